@@ -1,0 +1,52 @@
+# The two commands of the README are `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install up run down migrate infra status test test-unit test-integration test-e2e bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: install            ## start RabbitMQ/PostgreSQL if needed, migrate, start the services
+	$(PY) -m deploy.stack up
+
+run: install           ## the same in the foreground; Ctrl-C stops everything
+	$(PY) -m deploy.stack run
+
+down:                  ## stop the services started by `make up`
+	@test -x $(PY) && $(PY) -m deploy.stack down || true
+
+migrate: install
+	$(PY) -m deploy.stack migrate
+
+infra: install
+	$(PY) -m deploy.stack infra
+
+status:
+	@$(PY) -m deploy.stack status
+
+test: install infra    ## the whole suite: unit, integration, e2e
+	$(PY) -m pytest tests
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+test-integration: install infra
+	$(PY) -m pytest tests/integration
+
+test-e2e: install infra
+	$(PY) -m pytest tests/e2e
+
+bench: install infra   ## end-to-end throughput against a bare kombu consumer
+	$(PY) -m bench.intake_e2e
+
+clean: down
+	rm -rf $(VENV) var

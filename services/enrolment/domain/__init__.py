@@ -1,0 +1,1 @@
+"""Enrolment rules: pure functions, no I/O."""

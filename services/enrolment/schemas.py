@@ -1,0 +1,58 @@
+"""What enters and leaves the enrolment service."""
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
+
+from services.enrolment.domain.citizen_id import (
+    citizen_id_contradictions, citizen_id_format_errors)
+from shared.envelope import StrictSchema, coded
+
+SEXES = ("male", "female")
+
+
+class CitizenId(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        errors = citizen_id_format_errors(value)
+        if errors:
+            raise ValidationError(errors)
+        return value
+
+
+def digits(count_min, count_max, name):
+    return validate.Regexp(rf"^\d{{{count_min},{count_max}}}$",
+                           error=coded("invalid_format", f"{name} is {count_min}-{count_max} digits"))
+
+
+class PersonRegisteredSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    full_name = fields.String(required=True, validate=validate.Length(
+        min=1, max=200, error=coded("invalid_length", "1-200 characters")))
+    date_of_birth = fields.Date(required=True)
+    sex = fields.String(required=True, validate=validate.OneOf(
+        SEXES, error=coded("invalid_choice", "male or female")))
+    province_code = fields.String(required=True, validate=digits(2, 2, "a province code"))
+    district_code = fields.String(load_default=None, allow_none=True,
+                                  validate=digits(3, 3, "a district code"))
+    commune_code = fields.String(load_default=None, allow_none=True,
+                                 validate=digits(5, 5, "a commune code"))
+    household_id = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(min=1, max=32))
+    ethnic_minority = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+
+    @validates("full_name")
+    def _name_not_blank(self, value, **kwargs):
+        if not value.strip():
+            raise ValidationError(coded("blank", "the name is blank"))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _digits_agree(self, data, **kwargs):
+        if "citizen_id" not in data:
+            return
+        reasons = citizen_id_contradictions(
+            data["citizen_id"], data.get("sex"), data.get("date_of_birth"))
+        if reasons:
+            raise ValidationError(reasons)
+
+
+PAYLOAD_SCHEMAS = {
+    "person.registered": PersonRegisteredSchema,
+}

@@ -1,0 +1,109 @@
+"""The enrolment service: intake of enrolment events and the register."""
+import datetime as dt
+from pathlib import Path
+
+from nameko.rpc import rpc
+
+from services.enrolment import store
+from services.enrolment.domain.citizen_id import citizen_id_format_errors
+from services.enrolment.intake import handle_intake
+from shared.auth import Auth, authorised
+from shared.consumer import consume_batches
+from shared.db import Database
+from shared.errors import EXPECTED, NotFound, ValidationError
+from shared.inbox import EventInbox
+from shared.outbox import OutboxRelay
+from shared.platform import PlatformRpc, check_limit
+
+INTAKE_EXCHANGE = "enrolment.intake"
+INTAKE_QUEUE = "enrolment.intake"
+EVENTS_EXCHANGE = "enrolment.events"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def participant_view(person):
+    return {
+        "citizen_id": person["citizen_id"], "si_code": person["si_code"],
+        "full_name": person["full_name"], "date_of_birth": person["date_of_birth"].isoformat(),
+        "sex": person["sex"], "province_code": person["province_code"],
+        "status": person["status"], "coverages": [], "cards": [], "book": None,
+    }
+
+
+class EnrolmentService(PlatformRpc):
+    name = "enrolment"
+
+    db = Database(Path(__file__).parent / "migrations")
+    relay = OutboxRelay()
+    auth = Auth()
+
+    @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")])
+    def consume_intake(self, deliveries):
+        inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, INTAKE_QUEUE)
+        return inbox.apply(deliveries, handle_intake)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk")
+    def get_participant(self, citizen_id):
+        """A person on the register by 12-digit citizen id (clerk).
+
+        Returns ``{citizen_id, si_code, full_name, date_of_birth, sex,
+        province_code, status, coverages, cards, book}``; ``NotFound`` if the
+        id is not registered.
+        """
+        errors = citizen_id_format_errors(citizen_id)
+        if errors:
+            raise ValidationError({"citizen_id": errors})
+        return self._participant(citizen_id=citizen_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk")
+    def find_by_si_code(self, si_code):
+        """The same as ``get_participant``, by the 10-digit SI code (clerk)."""
+        if not (isinstance(si_code, str) and len(si_code) == 10 and si_code.isdigit()):
+            raise ValidationError({"si_code": ["invalid_format: an SI code is exactly 10 digits"]})
+        return self._participant(si_code=si_code)
+
+    def _participant(self, **key):
+        with self.db.transaction() as cur:
+            person = store.get_person(cur, **key)
+        if person is None:
+            raise NotFound("no participant with that " + next(iter(key)))
+        return participant_view(person)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk")
+    def intake_status(self, event_id):
+        """What became of an intake event (clerk).
+
+        ``{event_id, status, reasons}``: status is ``applied``, ``held``,
+        ``rejected`` or ``unknown`` (not received, or still queued);
+        ``reasons`` maps fields to ``"code: sentence"`` messages.
+        """
+        if not isinstance(event_id, str):
+            raise ValidationError({"event_id": ["invalid_type: a string"]})
+        with self.db.transaction() as cur:
+            row = store.intake_status(cur, event_id)
+        if row is None:
+            return {"event_id": event_id, "status": "unknown", "reasons": {}}
+        return {"event_id": event_id, "status": row["status"], "reasons": row["reasons"] or {}}
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk")
+    def list_rejections(self, since=None, limit=100, after_event_id=None):
+        """Rejected intake events received from ``since`` on, oldest first (clerk).
+
+        Each: ``{event_id, event_type, source, reasons, received_at}``. To page,
+        pass the last row's ``received_at`` as ``since`` and its ``event_id``
+        as ``after_event_id``.
+        """
+        check_limit(limit)
+        try:
+            since_at = dt.datetime.fromisoformat(since) if since else EPOCH
+        except (TypeError, ValueError):
+            raise ValidationError({"since": ["invalid_datetime: an ISO 8601 timestamp"]})
+        if since_at.tzinfo is None:
+            raise ValidationError({"since": ["missing_offset: timestamps must carry an offset"]})
+        with self.db.transaction() as cur:
+            rows = store.list_rejections(cur, since_at, after_event_id, limit)
+        return [dict(row, received_at=row["received_at"].isoformat()) for row in rows]

@@ -1,0 +1,1 @@
+"""Reporting rules: how events move the aggregates. Pure, no I/O."""

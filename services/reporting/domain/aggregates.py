@@ -1,0 +1,21 @@
+"""What each consumed event adds to the participant counts.
+
+A delta is ``(province_code, scheme, change)``. ``registered`` counts people
+on the register whatever their schemes; the scheme rows (``compulsory_si``,
+``voluntary_si``, ``health``, ``unemployment``) come from coverage events.
+"""
+from collections import Counter
+
+REGISTERED = "registered"
+
+
+def participant_registered_deltas(body):
+    return [(body["province_code"], REGISTERED, 1)]
+
+
+def merge(deltas):
+    """Sum the deltas of a batch so each aggregate row is written once."""
+    total = Counter()
+    for province_code, scheme, change in deltas:
+        total[(province_code, scheme)] += change
+    return [(p, s, n) for (p, s), n in sorted(total.items()) if n]

@@ -1,0 +1,238 @@
+"""The batch consumer: how every service takes messages off RabbitMQ.
+
+Why not nameko's own ``@consume``/``@event_handler``: they ack a message when
+the worker ends whether it returned or raised, crash their queue consumer on a
+body that is not valid JSON, and give each event type its own queue (so events
+of one person can overtake each other). This entrypoint
+
+* declares its exchanges, its durable queue, the bindings and its dead-letter
+  queue in ``setup``, before the service starts, so producers never publish
+  into the void;
+* takes raw messages (the handler decides what is parseable) in batches of up
+  to ``CONSUMER.batch_size``, waiting at most ``batch_wait_ms`` to fill one,
+  and runs one worker per batch, batches one after another, so messages take
+  effect in queue order within an instance;
+* acks only after the worker returned (the handler commits inside its own
+  call path); a message the handler judged a dead letter is first published
+  to ``vss.dead-letters`` with the reason and only then acked;
+* on a database or broker outage retries the same batch with back-off rather
+  than judging the messages; on any other failure of a whole batch retries
+  message by message and dead-letters only the one that still fails.
+"""
+import datetime as dt
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import amqp
+from kombu import Connection
+from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import Entrypoint
+
+from shared.db import INFRASTRUCTURE_ERRORS
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE = "vss.dead-letters"
+RETRYABLE = INFRASTRUCTURE_ERRORS + (OSError, amqp.exceptions.RecoverableConnectionError)
+
+
+@dataclass
+class Delivery:
+    """One message as it came off the queue, undecoded."""
+    body: bytes
+    exchange: str
+    routing_key: str
+    headers: dict
+    content_type: str | None
+    delivery_tag: int = 0
+    redelivered: bool = False
+
+
+@dataclass
+class Outcome:
+    """What to do with a delivery once its batch committed."""
+    dead_letter_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+ACK = Outcome()
+
+
+def dead_letter_queue(queue_name):
+    return queue_name + ".dead-letters"
+
+
+def declare_topology(channel, queue_name, bindings):
+    """Exchanges, the durable queue and its bindings, and its dead-letter queue."""
+    for exchange, _ in bindings:
+        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+    channel.queue_declare(queue_name, durable=True, auto_delete=False)
+    for exchange, routing_key in bindings:
+        channel.queue_bind(queue_name, exchange, routing_key)
+    channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True, auto_delete=False)
+    dlq = dead_letter_queue(queue_name)
+    channel.queue_declare(dlq, durable=True, auto_delete=False)
+    channel.queue_bind(dlq, DEAD_LETTER_EXCHANGE, queue_name)
+
+
+def _to_bytes(body):
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+class BatchConsumer(Entrypoint):
+
+    def __init__(self, queue, bindings, **kwargs):
+        self.queue_name = queue
+        self.bindings = list(bindings)
+        super().__init__(**kwargs)
+
+    def setup(self):
+        config = self.container.config
+        settings = config.get("CONSUMER", {})
+        self.batch_size = int(settings.get("batch_size", 200))
+        self.batch_wait = float(settings.get("batch_wait_ms", 20)) / 1000
+        self.amqp_uri = config["AMQP_URI"]
+        with Connection(self.amqp_uri) as conn:
+            declare_topology(conn.default_channel, self.queue_name, self.bindings)
+        self._running = False
+        self._stopped = threading.Event()
+        self._buffer = []
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._consume_forever, identifier=self.queue_name)
+
+    def stop(self):
+        self._running = False
+        self._stopped.wait(30)
+
+    def kill(self):
+        self._running = False
+
+    # -- the consume loop (one greenthread) ---------------------------------
+
+    def _consume_forever(self):
+        backoff = 0.5
+        try:
+            while self._running:
+                try:
+                    self._consume()
+                    backoff = 0.5
+                except RETRYABLE + (amqp.exceptions.AMQPError,) as exc:
+                    log.warning("consumer %s: %s; reconnecting in %.1fs",
+                                self.queue_name, type(exc).__name__, backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+        finally:
+            self._stopped.set()
+
+    def _consume(self):
+        with Connection(self.amqp_uri) as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.channel()
+            declare_topology(channel, self.queue_name, self.bindings)
+            channel.basic_qos(0, self.batch_size * 2, False)
+            self._buffer = []
+            channel.basic_consume(self.queue_name, callback=self._on_message)
+            first_at = None
+            while self._running:
+                try:
+                    conn.drain_events(timeout=self.batch_wait if self._buffer else 1.0)
+                except socket.timeout:
+                    pass
+                if self._buffer and first_at is None:
+                    first_at = time.monotonic()
+                full = len(self._buffer) >= self.batch_size
+                waited = first_at is not None and time.monotonic() - first_at >= self.batch_wait
+                if self._buffer and (full or waited):
+                    batch, self._buffer = self._buffer[:self.batch_size], self._buffer[self.batch_size:]
+                    first_at = time.monotonic() if self._buffer else None
+                    outcomes = self._run(batch)
+                    if outcomes is None:
+                        return  # the container is being killed: unacked messages go back
+                    self._settle(channel, batch, outcomes)
+
+    def _on_message(self, message):
+        info = message.delivery_info
+        props = message.properties
+        self._buffer.append(Delivery(
+            body=_to_bytes(message.body),
+            exchange=info.get("exchange", ""),
+            routing_key=info.get("routing_key", ""),
+            headers=dict(props.get("application_headers") or {}),
+            content_type=props.get("content_type"),
+            delivery_tag=info["delivery_tag"],
+            redelivered=bool(info.get("redelivered")),
+        ))
+
+    # -- running workers ----------------------------------------------------
+
+    def _run(self, batch):
+        """Outcomes for ``batch``; retries outages, isolates failing messages."""
+        backoff = 0.5
+        while True:
+            try:
+                result, exc_info = self._run_worker(batch)
+            except ContainerBeingKilled:
+                return None
+            if exc_info is None:
+                return result
+            exc = exc_info[1]
+            if isinstance(exc, RETRYABLE):
+                log.warning("consumer %s: %s while handling a batch; retrying in %.1fs",
+                            self.queue_name, type(exc).__name__, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                if not self._running:
+                    return None
+                continue
+            if len(batch) > 1:
+                outcomes = []
+                for delivery in batch:
+                    single = self._run([delivery])
+                    if single is None:
+                        return None
+                    outcomes.extend(single)
+                return outcomes
+            return [Outcome(dead_letter_reason=f"{type(exc).__name__}: {exc}")]
+
+    def _run_worker(self, batch):
+        done = threading.Event()
+        box = {}
+
+        def handle_result(worker_ctx, result=None, exc_info=None):
+            box["result"], box["exc_info"] = result, exc_info
+            done.set()
+            return result, exc_info
+
+        self.container.spawn_worker(self, (batch,), {}, handle_result=handle_result)
+        done.wait()
+        return box["result"], box["exc_info"]
+
+    def _settle(self, channel, batch, outcomes):
+        for delivery, outcome in zip(batch, outcomes):
+            if outcome.dead_letter_reason:
+                self._dead_letter(channel, delivery, outcome.dead_letter_reason)
+        channel.basic_ack(batch[-1].delivery_tag, multiple=True)
+
+    def _dead_letter(self, channel, delivery, reason):
+        headers = dict(delivery.headers)
+        headers.update({
+            "x-dead-letter-reason": reason[:1000],
+            "x-original-exchange": delivery.exchange,
+            "x-original-routing-key": delivery.routing_key,
+            "x-original-queue": self.queue_name,
+            "x-dead-lettered-at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "x-service": self.container.service_name,
+        })
+        message = amqp.Message(delivery.body, content_type=delivery.content_type,
+                               delivery_mode=2, application_headers=headers)
+        channel.basic_publish_confirm(message, exchange=DEAD_LETTER_EXCHANGE,
+                                      routing_key=self.queue_name, mandatory=True)
+        log.warning("consumer %s: message dead-lettered (%s)", self.queue_name, reason[:200])
+
+
+consume_batches = BatchConsumer.decorator

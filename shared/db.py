@@ -1,0 +1,120 @@
+"""PostgreSQL access: a small cooperative pool and the Database dependency.
+
+Under ``nameko run`` eventlet patches psycopg2 so that queries from different
+workers overlap instead of blocking the process. Every connection has
+``search_path`` set to the service's own schema, so SQL in a service never
+names its schema and the schema can live on any server its DSN points to.
+"""
+import contextlib
+import logging
+import threading
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extras
+from nameko.extensions import DependencyProvider
+
+from shared.config import database_settings
+from shared.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+# Errors after which the connection, not the statement, is at fault: the
+# work should be retried later rather than judged.
+INFRASTRUCTURE_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def connect(dsn, schema):
+    conn = psycopg2.connect(
+        dsn, options=f"-c search_path={schema}",
+        cursor_factory=psycopg2.extras.RealDictCursor)
+    return conn
+
+
+class Pool:
+    """At most ``size`` connections; callers wait for a free one."""
+
+    def __init__(self, dsn, schema, size):
+        self.dsn, self.schema = dsn, schema
+        self._idle = []
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+
+    def _acquire(self):
+        self._slots.acquire()
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed:
+            try:
+                conn = connect(self.dsn, self.schema)
+            except Exception:
+                self._slots.release()
+                raise
+        return conn
+
+    def _release(self, conn):
+        if not conn.closed:
+            with self._lock:
+                self._idle.append(conn)
+        self._slots.release()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A cursor whose work is committed when the block ends without error."""
+        conn = self._acquire()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                try:
+                    conn.rollback()
+                except INFRASTRUCTURE_ERRORS:
+                    conn.close()
+            raise
+        finally:
+            self._release(conn)
+
+    def close(self):
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class Database(DependencyProvider):
+    """Gives workers the service's pool; migrates the schema before start.
+
+    Migrations run in ``setup`` so a service never consumes a message against
+    an out-of-date schema; the runner's advisory lock makes it safe for
+    several instances to start at once.
+    """
+
+    def __init__(self, migrations_dir):
+        self.migrations_dir = Path(migrations_dir)
+
+    def setup(self):
+        config = self.container.config
+        dsn, schema = database_settings(config, self.container.service_name)
+        migrate(dsn, schema, self.migrations_dir)
+        size = int(config.get("max_workers", 10)) + 4
+        self.pool = Pool(dsn, schema, size)
+
+    def stop(self):
+        self.pool.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.pool
+
+
+def sibling(extension, attr_name):
+    """The bound dependency provider ``attr_name`` of the same container.
+
+    Providers are declared on the class but bound per container, so one
+    provider finds another through the container, not the declaration.
+    """
+    for dependency in extension.container.dependencies:
+        if dependency.attr_name == attr_name:
+            return dependency
+    raise LookupError(f"{extension.container.service_name} has no dependency {attr_name!r}")

@@ -1,0 +1,250 @@
+"""Outbox: events are rows written with the business transaction; a relay
+publishes them with publisher confirms and ``mandatory=True``.
+
+The body of every published event carries ``event_id`` (fixed when the row is
+written, so a re-publication after a crash carries the same id) and
+``occurred_at``. Messages are wire-compatible with nameko's EventDispatcher:
+exchange ``<service>.events`` (topic, durable), routing key = event type,
+JSON body, persistent.
+"""
+import datetime as dt
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+
+import amqp
+import psycopg2.extras
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+
+from shared.db import sibling
+
+log = logging.getLogger(__name__)
+
+
+def now_iso():
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class UnitOfWork:
+    """What one transaction does to the outside world: the events it emits.
+
+    Events are collected in memory and written to the outbox in one statement
+    at ``flush``; ``mark``/``discard_since`` drop the events of a message whose
+    savepoint was rolled back.
+    """
+
+    def __init__(self, cursor, exchange):
+        self.cursor = cursor
+        self.exchange = exchange
+        self.events = []
+
+    def emit(self, event_type, body):
+        body = dict(body)
+        body.setdefault("event_id", str(uuid.uuid4()))
+        body.setdefault("occurred_at", now_iso())
+        self.events.append((body["event_id"], self.exchange, event_type, json.dumps(body)))
+        return body
+
+    def mark(self):
+        return len(self.events)
+
+    def discard_since(self, mark):
+        del self.events[mark:]
+
+    def flush(self):
+        if self.events:
+            psycopg2.extras.execute_values(
+                self.cursor,
+                "INSERT INTO outbox (event_id, exchange, event_type, body) VALUES %s",
+                self.events, page_size=1000)
+        count, self.events = len(self.events), []
+        return count
+
+
+class ConfirmingPublisher:
+    """Publishes a batch and waits once for the broker to confirm all of it.
+
+    Returns the event ids the broker returned as unroutable (no queue bound).
+    Raises on a nack or a lost connection, so the caller leaves the rows unsent.
+    """
+
+    def __init__(self, amqp_uri, confirm_timeout=30):
+        self.amqp_uri = amqp_uri
+        self.confirm_timeout = confirm_timeout
+        self.connection = None
+        self.channel = None
+
+    def _open(self):
+        self.connection = Connection(self.amqp_uri)
+        self.connection.ensure_connection(max_retries=3)
+        channel = self.connection.channel()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        channel.events["basic_return"].add(self._on_return)
+        self.channel = channel
+        self.next_tag = 0
+        self.declared = set()
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self.nacked = True
+        self._settle(delivery_tag, multiple)
+
+    def _settle(self, delivery_tag, multiple):
+        if multiple:
+            self.unconfirmed = {t for t in self.unconfirmed if t > delivery_tag}
+        else:
+            self.unconfirmed.discard(delivery_tag)
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        self.returned.add(message.properties.get("message_id"))
+
+    def publish(self, rows):
+        """``rows``: (event_id, exchange, event_type, body dict) tuples."""
+        if self.channel is None:
+            self._open()
+        self.unconfirmed, self.returned, self.nacked = set(), set(), False
+        try:
+            for event_id, exchange, event_type, body in rows:
+                if exchange not in self.declared:
+                    self.channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+                    self.declared.add(exchange)
+                message = amqp.Message(
+                    json.dumps(body), content_type="application/json",
+                    content_encoding="utf-8", delivery_mode=2, message_id=str(event_id))
+                self.channel.basic_publish(
+                    message, exchange=exchange, routing_key=event_type, mandatory=True)
+                self.next_tag += 1
+                self.unconfirmed.add(self.next_tag)
+            deadline = time.monotonic() + self.confirm_timeout
+            while self.unconfirmed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("broker did not confirm the batch in time")
+                self.connection.drain_events(timeout=remaining)
+        except Exception:
+            self.close()
+            raise
+        if self.nacked:
+            raise RuntimeError("broker nacked part of the batch")
+        return set(self.returned)
+
+    def close(self):
+        if self.connection is not None:
+            try:
+                self.connection.release()
+            except Exception:  # the connection is being discarded anyway
+                pass
+        self.connection = self.channel = None
+
+
+SELECT_DUE = """
+SELECT id, event_id, exchange, event_type, body FROM outbox
+ WHERE sent_at IS NULL AND next_attempt_at <= now()
+ ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+
+
+def relay_once(pool, publisher, batch_size):
+    """Publish one batch of due rows; returns how many rows were published.
+
+    Rows are locked ``FOR UPDATE SKIP LOCKED`` so several relays never publish
+    the same row at once; a transaction-scoped advisory lock lets only one
+    relay per schema work at a time so events leave in the order they were
+    written. A crash after publishing and before the commit leaves the rows
+    unsent: they go again with the same event_id and consumers' inboxes
+    absorb the duplicate.
+    """
+    with pool.transaction() as cur:
+        cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s)) AS locked",
+                    ("vss-outbox-relay:" + pool.schema,))
+        if not cur.fetchone()["locked"]:
+            return 0
+        cur.execute(SELECT_DUE, (batch_size,))
+        rows = cur.fetchall()
+        if not rows:
+            return 0
+        returned = publisher.publish(
+            [(r["event_id"], r["exchange"], r["event_type"], r["body"]) for r in rows])
+        sent = [r["id"] for r in rows if str(r["event_id"]) not in returned]
+        unrouted = [r["id"] for r in rows if str(r["event_id"]) in returned]
+        cur.execute("UPDATE outbox SET sent_at = now(), attempts = attempts + 1"
+                    " WHERE id = ANY(%s)", (sent,))
+        if unrouted:
+            # Nobody is bound yet: keep the row and try again later, backing
+            # off to at most five minutes between attempts.
+            cur.execute(
+                "UPDATE outbox SET attempts = attempts + 1,"
+                " next_attempt_at = now() + least(power(2, attempts), 300) * interval '1 second',"
+                " last_error = 'unroutable: no queue bound to this event type'"
+                " WHERE id = ANY(%s)", (unrouted,))
+            log.warning("outbox: %d event(s) unroutable, will retry", len(unrouted))
+        return len(rows)
+
+
+def backlog(cur):
+    """Unsent events and the age of the oldest one, in seconds."""
+    cur.execute("SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+                " FROM outbox WHERE sent_at IS NULL")
+    row = cur.fetchone()
+    return {"unsent": row["n"], "oldest_seconds": float(row["age"] or 0)}
+
+
+class OutboxRelay(DependencyProvider):
+    """Runs the relay inside every service instance.
+
+    Workers call ``wake()`` after committing events so they leave within
+    milliseconds; a poll every ``OUTBOX.poll_seconds`` catches rows written
+    by instances that died before relaying them.
+    """
+
+    def __init__(self, database_attr="db"):
+        self.database_attr = database_attr
+
+    def setup(self):
+        self.database = sibling(self, self.database_attr)
+        config = self.container.config
+        settings = config.get("OUTBOX", {})
+        self.batch_size = int(settings.get("batch_size", 500))
+        self.poll_seconds = float(settings.get("poll_seconds", 1.0))
+        self.publisher = ConfirmingPublisher(config["AMQP_URI"])
+        self._wake = threading.Event()
+        self._running = False
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._run, identifier="outbox-relay")
+
+    def stop(self):
+        self._running = False
+        self._wake.set()
+
+    def kill(self):
+        self.stop()
+
+    def wake(self):
+        self._wake.set()
+
+    def _run(self):
+        while self._running:
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            try:
+                while self._running and relay_once(
+                        self.database.pool, self.publisher, self.batch_size) == self.batch_size:
+                    pass
+            except (OSError, socket.error, amqp.exceptions.AMQPError, TimeoutError,
+                    RuntimeError, psycopg2.Error) as exc:
+                log.warning("outbox relay: %s; retrying", type(exc).__name__)
+                time.sleep(self.poll_seconds)
+        self.publisher.close()
+
+    def get_dependency(self, worker_ctx):
+        return self
