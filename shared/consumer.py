@@ -232,7 +232,9 @@ class BatchConsumer(Entrypoint):
                                delivery_mode=2, application_headers=headers)
         channel.basic_publish_confirm(message, exchange=DEAD_LETTER_EXCHANGE,
                                       routing_key=self.queue_name, mandatory=True)
-        log.warning("consumer %s: message dead-lettered (%s)", self.queue_name, reason[:200])
+        # Only the reason's code: the rest may quote the message's content.
+        log.warning("consumer %s: message dead-lettered (%s)", self.queue_name,
+                    reason.split(":", 1)[0][:80])
 
 
 consume_batches = BatchConsumer.decorator

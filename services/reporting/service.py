@@ -1,10 +1,13 @@
 """The reporting service: aggregates built from the other services' events."""
+import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 from nameko.rpc import rpc
 
 from services.reporting import store
-from services.reporting.domain.aggregates import merge, participant_registered_deltas
+from services.reporting.domain.aggregates import (
+    merge, participant_registered_deltas, rejection_key)
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
@@ -15,13 +18,28 @@ from shared.platform import PlatformRpc
 
 QUEUE = "reporting.events"
 EVENTS_EXCHANGE = "reporting.events"
+CONSUMED = ("participant_registered", "intake_rejected")
 
-DELTAS = {"participant_registered": participant_registered_deltas}
 
+class BatchAggregates:
+    """Changes gathered over one batch, written once before it commits."""
 
-def collecting_handlers(pending):
-    """Handlers that queue each event's deltas for one write per batch."""
-    return {key: (lambda uow, body, fn=fn: pending.extend(fn(body))) for key, fn in DELTAS.items()}
+    def __init__(self):
+        self.participants = []
+        self.rejections = Counter()
+
+    def handlers(self):
+        return {
+            "participant_registered":
+                lambda uow, body: self.participants.extend(participant_registered_deltas(body)),
+            "intake_rejected": lambda uow, body: self.rejections.update([rejection_key(body)]),
+        }
+
+    def write(self, cur):
+        if self.participants:
+            store.add_to_counts(cur, merge(self.participants))
+        if self.rejections:
+            store.add_rejections(cur, self.rejections)
 
 
 class ReportingService(PlatformRpc):
@@ -31,12 +49,11 @@ class ReportingService(PlatformRpc):
     relay = OutboxRelay()
     auth = Auth()
 
-    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in DELTAS])
+    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in CONSUMED])
     def consume_events(self, deliveries):
-        pending = []
+        batch = BatchAggregates()
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
-        return inbox.apply(deliveries, dispatch_events(collecting_handlers(pending)),
-                           before_commit=lambda cur: pending and store.add_to_counts(cur, merge(pending)))
+        return inbox.apply(deliveries, dispatch_events(batch.handlers()), before_commit=batch.write)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
@@ -59,3 +76,20 @@ class ReportingService(PlatformRpc):
         return [{"province_code": r["province_code"], "scheme": r["scheme"],
                  "participants": r["participants"], "population": None, "workforce": None,
                  "coverage_rate": None, "as_of": r["updated_at"].isoformat()} for r in rows]
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner")
+    def intake_rejections(self, since_day=None):
+        """Rejected intake events per day, source and event type (planner).
+
+        Rows ``{day, source, event_type, rejections}`` from ``since_day``
+        (``YYYY-MM-DD``, default 30 days ago) on.
+        """
+        try:
+            since = dt.date.fromisoformat(since_day) if since_day else \
+                dt.date.today() - dt.timedelta(days=30)
+        except (TypeError, ValueError):
+            raise ValidationError({"since_day": ["invalid_date: YYYY-MM-DD"]})
+        with self.db.transaction() as cur:
+            rows = store.rejection_counts(cur, since)
+        return [dict(r, day=r["day"].isoformat()) for r in rows]

@@ -16,3 +16,18 @@ def participant_counts(cur, province_code=None):
                 " WHERE %(p)s::text IS NULL OR province_code = %(p)s"
                 " ORDER BY province_code, scheme", {"p": province_code})
     return cur.fetchall()
+
+
+def add_rejections(cur, keys):
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO rejection_counts AS r (day, source, event_type, rejections) VALUES %s"
+        " ON CONFLICT (day, source, event_type) DO UPDATE"
+        " SET rejections = r.rejections + EXCLUDED.rejections",
+        [(day, source, event_type, n) for (day, source, event_type), n in keys.items()])
+
+
+def rejection_counts(cur, since_day):
+    cur.execute("SELECT day, source, event_type, rejections FROM rejection_counts"
+                " WHERE day >= %s ORDER BY day, source, event_type", (since_day,))
+    return cur.fetchall()

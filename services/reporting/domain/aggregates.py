@@ -13,6 +13,12 @@ def participant_registered_deltas(body):
     return [(body["province_code"], REGISTERED, 1)]
 
 
+def rejection_key(body):
+    """The (day, source, event_type) a rejection is counted under."""
+    return (body["occurred_at"][:10], body.get("source") or "unknown",
+            body.get("event_type") or "unknown")
+
+
 def merge(deltas):
     """Sum the deltas of a batch so each aggregate row is written once."""
     total = Counter()

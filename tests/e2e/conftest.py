@@ -1,0 +1,95 @@
+"""The three services as real processes, driven only through the contract."""
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Exchange
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from deploy.stack import ROOT, start_services, stop_services, wait_healthy
+from shared.config import DEFAULT_CONFIG
+
+INTAKE = Exchange("enrolment.intake", "topic", durable=True)
+
+
+@pytest.fixture(scope="session")
+def stack(test_env, amqp_uri, run_id):
+    base = ROOT / "var" / "test" / run_id
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **test_env)
+    processes = start_services(env, base / "log", base / "run", DEFAULT_CONFIG)
+    try:
+        wait_healthy(amqp_uri, processes)
+        yield processes
+    finally:
+        stop_services(base / "run")
+        for name in processes:
+            log = base / "log" / f"{name}.log"
+            assert "Traceback" not in _unexpected(log), f"{name} logged an unexpected traceback"
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _unexpected(log_path):
+    """The log without nameko's tracebacks for expected errors (Unauthorized etc.)."""
+    text = Path(log_path).read_text(errors="replace")
+    kept, skipping = [], False
+    for line in text.splitlines():
+        if "(expected) error handling worker" in line:
+            skipping = True
+            continue
+        if skipping and (line.startswith(("Traceback", "  ", "shared.errors.")) or not line.strip()):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept)
+
+
+class Intake:
+    """Publishes as an outside system must: confirms and mandatory."""
+
+    def __init__(self, amqp_uri):
+        self.connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+        self.producer = self.connection.Producer()
+
+    def publish(self, event_type, payload, event_id=None, **envelope):
+        body = {"event_id": event_id or str(uuid.uuid4()), "event_type": event_type,
+                "occurred_at": "2024-01-16T09:51:00+07:00", "source": "commune-registry",
+                "payload": payload}
+        body.update(envelope)
+        self.publish_raw(json.dumps(body).encode(), event_type)
+        return body["event_id"]
+
+    def publish_raw(self, data, routing_key):
+        self.producer.publish(data, exchange=INTAKE, routing_key=routing_key,
+                              content_type="application/json", content_encoding="utf-8",
+                              delivery_mode=2, mandatory=True, retry=True)
+
+    def close(self):
+        self.connection.release()
+
+
+@pytest.fixture
+def intake(stack, amqp_uri):
+    publisher = Intake(amqp_uri)
+    yield publisher
+    publisher.close()
+
+
+@pytest.fixture
+def rpc_as(stack, amqp_uri):
+    """``rpc_as("clerk")`` is a cluster proxy carrying that role's dev token."""
+    proxies = []
+
+    def make(role=None, token=None):
+        context = {}
+        if token or role:
+            context["auth_token"] = token or f"dev-{role}-token"
+        proxy = ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=context, timeout=15)
+        proxies.append(proxy)
+        return proxy.start()
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
