@@ -1,0 +1,175 @@
+"""Inbox and outbox against the real PostgreSQL and RabbitMQ."""
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+from kombu import Connection
+
+from shared.consumer import Delivery
+from shared.inbox import EventInbox, dispatch_events
+from shared.outbox import ConfirmingPublisher, UnitOfWork, relay_once
+from tests.integration.conftest import effects
+
+pytestmark = pytest.mark.integration
+
+
+def record_effect(uow, body):
+    uow.cursor.execute("INSERT INTO effects (event_id, note) VALUES (%s, %s)",
+                       (body["event_id"], body.get("note")))
+
+
+def delivery(body, routing_key="work"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Delivery(body=data, exchange="it", routing_key=routing_key, headers={}, content_type=None)
+
+
+def test_same_event_id_twice_has_one_effect(pool):
+    inbox = EventInbox(pool, None, "it.events", "it.queue")
+    handle = dispatch_events({"work": record_effect})
+    event = {"event_id": str(uuid.uuid4())}
+    inbox.apply([delivery(event), delivery(event)], handle)  # twice in one batch
+    inbox.apply([delivery(event)], handle)                   # and again later
+    assert effects(pool) == {event["event_id"]: 1}
+
+
+def test_a_failing_message_is_rolled_back_alone_and_recorded(pool):
+    def fragile(uow, body):
+        record_effect(uow, body)
+        uow.emit("worked", {"for": body["event_id"]})
+        if body.get("note") == "poison":
+            raise ValueError("cannot apply")
+
+    inbox = EventInbox(pool, None, "it.events", "it.queue")
+    good, bad = {"event_id": "good-1"}, {"event_id": "bad-1", "note": "poison"}
+    outcomes = inbox.apply([delivery(good), delivery(bad), delivery(b"{oops")],
+                           dispatch_events({"work": fragile}))
+    assert [o.dead_letter_reason for o in outcomes][0] is None
+    assert outcomes[1].dead_letter_reason == "ValueError: cannot apply"
+    assert outcomes[2].dead_letter_reason.startswith("unparseable")
+    assert effects(pool) == {"good-1": 1}
+    with pool.transaction() as cur:
+        cur.execute("SELECT count(*) AS n FROM outbox")
+        assert cur.fetchone()["n"] == 1  # the failed message's event was discarded too
+        cur.execute("SELECT count(*) AS n FROM dead_letters")
+        assert cur.fetchone()["n"] == 2
+        cur.execute("SELECT count(*) AS n FROM inbox WHERE event_id = 'bad-1'")
+        assert cur.fetchone()["n"] == 0  # not marked as consumed: it can be replayed
+
+
+@pytest.fixture
+def bound_queue(amqp_uri):
+    """A queue bound to the test exchange, as a consumer service would have."""
+    exchange, queue = f"it-{uuid.uuid4().hex[:8]}.events", f"it-{uuid.uuid4().hex[:8]}"
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(queue, durable=True, auto_delete=False)
+        channel.queue_bind(queue, exchange, "#")
+    yield exchange, queue
+    with Connection(amqp_uri) as conn:
+        conn.default_channel.queue_delete(queue)
+        conn.default_channel.exchange_delete(exchange)
+
+
+def write_events(pool, exchange, count):
+    with pool.transaction() as cur:
+        uow = UnitOfWork(cur, exchange)
+        ids = [uow.emit("work", {"note": str(i)})["event_id"] for i in range(count)]
+        uow.flush()
+    return ids
+
+
+def drain(amqp_uri, queue):
+    bodies = []
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        while True:
+            message = channel.basic_get(queue, no_ack=True)
+            if message is None:
+                return bodies
+            body = message.body
+            bodies.append(body.encode() if isinstance(body, str) else body)
+
+
+def unsent(pool):
+    with pool.transaction() as cur:
+        cur.execute("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")
+        return cur.fetchone()["n"]
+
+
+CRASHING_RELAY = """
+import os, sys
+from shared.db import Pool
+from shared.outbox import ConfirmingPublisher, relay_once
+
+class CrashAfterPublish(ConfirmingPublisher):
+    def publish(self, rows):
+        super().publish(rows)   # the broker has confirmed every message ...
+        os._exit(17)            # ... and the process dies before marking them sent
+
+dsn, schema, uri = sys.argv[1:]
+relay_once(Pool(dsn, schema, 2), CrashAfterPublish(uri), 100)
+"""
+
+
+def test_relay_killed_between_publish_and_mark_sent_still_gives_one_effect(
+        pool, database_dsn, schema, amqp_uri, bound_queue):
+    exchange, queue = bound_queue
+    ids = write_events(pool, exchange, 20)
+
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_RELAY, database_dsn, schema, amqp_uri])
+    assert crashed.returncode == 17
+    assert unsent(pool) == 20  # nothing was marked sent
+
+    assert relay_once(pool, ConfirmingPublisher(amqp_uri), 100) == 20
+    assert unsent(pool) == 0
+
+    bodies = drain(amqp_uri, queue)
+    assert len(bodies) == 40  # every event went out twice, with the same event_id
+    assert sorted({json.loads(b)["event_id"] for b in bodies}) == sorted(ids)
+
+    inbox = EventInbox(pool, None, "it.events", "it.queue")
+    inbox.apply([delivery(b) for b in bodies], dispatch_events({"work": record_effect}))
+    assert effects(pool) == {event_id: 1 for event_id in ids}
+
+
+def test_events_nobody_is_bound_to_stay_in_the_outbox(pool, amqp_uri):
+    write_events(pool, f"nobody-{uuid.uuid4().hex[:8]}.events", 3)
+    assert relay_once(pool, ConfirmingPublisher(amqp_uri), 100) == 3
+    with pool.transaction() as cur:
+        cur.execute("SELECT sent_at, attempts, last_error, next_attempt_at > now() AS later"
+                    " FROM outbox")
+        rows = cur.fetchall()
+    assert all(r["sent_at"] is None and r["attempts"] == 1 and r["later"] for r in rows)
+    assert all(r["last_error"].startswith("unroutable") for r in rows)
+    # not due yet: the next pass leaves them alone
+    assert relay_once(pool, ConfirmingPublisher(amqp_uri), 100) == 0
+
+
+def test_two_relays_at_once_publish_each_event_once(pool, database_dsn, schema, amqp_uri, bound_queue):
+    import eventlet
+    from shared.db import Pool
+
+    exchange, queue = bound_queue
+    ids = write_events(pool, exchange, 600)
+    pools = [Pool(database_dsn, schema, 2) for _ in range(2)]
+
+    def run(own_pool):
+        publisher, total = ConfirmingPublisher(amqp_uri), 0
+        while unsent(own_pool):
+            total += relay_once(own_pool, publisher, 50)
+            eventlet.sleep(0)
+        publisher.close()
+        return total
+
+    threads = [eventlet.spawn(run, p) for p in pools]
+    totals = [t.wait() for t in threads]
+    assert sum(totals) == 600
+    bodies = drain(amqp_uri, queue)
+    assert sorted(json.loads(b)["event_id"] for b in bodies) == sorted(ids)
+    # published in the order written
+    assert [json.loads(b)["note"] for b in bodies] == [str(i) for i in range(600)]
+    for p in pools:
+        p.close()
