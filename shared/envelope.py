@@ -80,6 +80,9 @@ class EnvelopeSchema(StrictSchema):
                 "invalid_format", "event_id: 1-128 letters, digits, '.', '_', ':' or '-'"))
 
 
+_ENVELOPE = EnvelopeSchema()
+
+
 def body_fingerprint(body):
     """A stable id for a message too broken to carry a usable event_id."""
     return "unparsed-" + hashlib.sha256(body).hexdigest()[:32]
@@ -103,7 +106,7 @@ def parse_envelope(body, routing_key):
     """``(envelope, reasons)``: the loaded envelope, or per-field reasons."""
     data = parse_json_object(body)
     try:
-        envelope = EnvelopeSchema().load(data)
+        envelope = _ENVELOPE.load(data)
     except ValidationError as err:
         return None, reasons_from(err.messages)
     if envelope["event_type"] != routing_key:

@@ -1,12 +1,15 @@
 """Inbox: every consumed message takes effect once, with its effects.
 
-A batch of deliveries is applied in one transaction, each delivery inside its
-own savepoint: the inbox row (keyed by ``event_id``), the handler's effects and
-the events it emits commit together, before the consumer acks. A second
-delivery of the same ``event_id`` finds the row and changes nothing. A
-delivery whose handler fails is rolled back alone, recorded in
-``dead_letters`` and handed back as a dead letter; the rest of the batch
-commits.
+A batch of deliveries is applied in one transaction: each delivery's inbox
+row (keyed by ``event_id``), its effects and the events it emits commit
+together, before the consumer acks. A second delivery of the same
+``event_id`` finds the row and changes nothing.
+
+If a handler raises, the whole transaction is rolled back and the batch is
+applied again one delivery per transaction; a delivery that still fails is
+recorded in ``dead_letters`` and handed back as a dead letter, and the others
+commit. So the common case pays no savepoints, and a bad message costs one
+retry of its batch.
 """
 import json
 import logging
@@ -32,6 +35,21 @@ def record_dead_letter(cur, queue, event_id, routing_key, reason):
         (queue, event_id, routing_key, reason))
 
 
+class Batch:
+    """How one transaction handles deliveries; a new one per transaction.
+
+    ``handle(uow, delivery)`` returns an Outcome (None means ACK);
+    ``before_commit(cursor)`` runs after the last delivery, for writes
+    gathered across the batch.
+    """
+
+    def handle(self, uow, delivery):
+        raise NotImplementedError
+
+    def before_commit(self, cursor):
+        pass
+
+
 class EventInbox:
     """Applies batches for one queue of one service."""
 
@@ -39,62 +57,82 @@ class EventInbox:
         self.pool, self.relay = pool, relay
         self.exchange, self.queue = exchange, queue
 
-    def apply(self, deliveries, handle, before_commit=None):
-        """``handle(uow, delivery)`` returns an Outcome (or None for ACK).
+    def apply(self, deliveries, new_batch):
+        """Outcomes in delivery order; ``new_batch()`` makes a fresh Batch."""
+        try:
+            return self._in_one_transaction(deliveries, new_batch())
+        except RETRYABLE:
+            raise
+        except Exception as exc:
+            if len(deliveries) == 1:
+                return [self._dead(deliveries[0], exc)]
+            log.warning("%s: a batch of %d failed (%s); applying one by one",
+                        self.queue, len(deliveries), type(exc).__name__)
+        outcomes = []
+        for delivery in deliveries:
+            try:
+                outcomes += self._in_one_transaction([delivery], new_batch())
+            except RETRYABLE:
+                raise
+            except Exception as exc:
+                outcomes.append(self._dead(delivery, exc))
+        return outcomes
 
-        ``before_commit(cursor)`` runs after the last delivery, inside the
-        transaction: for writes a handler gathered across the batch.
-        """
-        emitted = 0
+    def _in_one_transaction(self, deliveries, batch):
         with self.pool.transaction() as cur:
             uow = UnitOfWork(cur, self.exchange)
-            outcomes = []
-            for delivery in deliveries:
-                mark = uow.mark()
-                cur.execute("SAVEPOINT delivery")
-                try:
-                    outcome = handle(uow, delivery) or ACK
-                    cur.execute("RELEASE SAVEPOINT delivery")
-                except RETRYABLE:
-                    raise
-                except Exception as exc:
-                    cur.execute("ROLLBACK TO SAVEPOINT delivery")
-                    uow.discard_since(mark)
-                    # The type only: messages of exceptions may quote personal data.
-                    log.error("%s: handler failed with %s on a %s message",
-                              self.queue, type(exc).__name__, delivery.routing_key)
-                    outcome = Outcome(dead_letter_reason=f"{type(exc).__name__}: {exc}")
+            outcomes = [batch.handle(uow, delivery) or ACK for delivery in deliveries]
+            batch.before_commit(cur)
+            for delivery, outcome in zip(deliveries, outcomes):
                 if outcome.dead_letter_reason:
                     record_dead_letter(cur, self.queue, outcome.extra.get("event_id"),
                                        delivery.routing_key, outcome.dead_letter_reason)
-                outcomes.append(outcome)
-            if before_commit is not None:
-                before_commit(cur)
             emitted = uow.flush()
         if emitted and self.relay is not None:
             self.relay.wake()
         return outcomes
 
+    def _dead(self, delivery, exc):
+        # The type only in the log: an exception's message may quote personal data.
+        log.error("%s: handler failed with %s on a %s message",
+                  self.queue, type(exc).__name__, delivery.routing_key)
+        reason = f"{type(exc).__name__}: {exc}"
+        event_id = _event_id_of(delivery)
+        with self.pool.transaction() as cur:
+            record_dead_letter(cur, self.queue, event_id, delivery.routing_key, reason)
+        return Outcome(dead_letter_reason=reason, extra={"event_id": event_id})
 
-def dispatch_events(handlers):
-    """A ``handle`` for events published by other services.
+
+def _event_id_of(delivery):
+    try:
+        event_id = json.loads(delivery.body).get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return event_id if isinstance(event_id, str) else None
+
+
+class EventBatch(Batch):
+    """Events published by other services, dispatched by routing key.
 
     ``handlers`` maps routing keys to ``fn(uow, body)``. A body that is not a
     JSON object with an ``event_id`` cannot be de-duplicated, so it is a dead
     letter rather than a guess.
     """
-    def handle(uow, delivery):
+
+    def __init__(self, handlers):
+        self.handlers = handlers
+
+    def handle(self, uow, delivery):
         try:
             body = json.loads(delivery.body)
         except ValueError as exc:
-            return Outcome(dead_letter_reason=f"unparseable: not JSON ({exc.msg})")
+            return Outcome(dead_letter_reason=f"unparseable: not JSON ({exc})")
         if not isinstance(body, dict) or not isinstance(body.get("event_id"), str):
             return Outcome(dead_letter_reason="unparseable: no event_id")
-        handler = handlers.get(delivery.routing_key)
+        handler = self.handlers.get(delivery.routing_key)
         if handler is None:
             return Outcome(dead_letter_reason=f"no handler for {delivery.routing_key!r}",
                            extra={"event_id": body["event_id"]})
         if record_inbox(uow.cursor, body["event_id"], delivery.routing_key):
             handler(uow, body)
         return ACK
-    return handle

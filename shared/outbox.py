@@ -33,8 +33,7 @@ class UnitOfWork:
     """What one transaction does to the outside world: the events it emits.
 
     Events are collected in memory and written to the outbox in one statement
-    at ``flush``; ``mark``/``discard_since`` drop the events of a message whose
-    savepoint was rolled back.
+    at ``flush``, inside the same transaction as the effects.
     """
 
     def __init__(self, cursor, exchange):
@@ -48,12 +47,6 @@ class UnitOfWork:
         body.setdefault("occurred_at", now_iso())
         self.events.append((body["event_id"], self.exchange, event_type, json.dumps(body)))
         return body
-
-    def mark(self):
-        return len(self.events)
-
-    def discard_since(self, mark):
-        del self.events[mark:]
 
     def flush(self):
         if self.events:

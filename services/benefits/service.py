@@ -9,7 +9,7 @@ from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
 from shared.errors import EXPECTED, NotFound, ValidationError
-from shared.inbox import EventInbox, dispatch_events
+from shared.inbox import EventBatch, EventInbox
 from shared.outbox import OutboxRelay
 from shared.platform import PlatformRpc
 
@@ -17,8 +17,11 @@ QUEUE = "benefits.events"
 EVENTS_EXCHANGE = "benefits.events"
 
 
+PARTICIPANT_REGISTERED = ParticipantRegisteredSchema()
+
+
 def on_participant_registered(uow, body):
-    store.upsert_person(uow.cursor, ParticipantRegisteredSchema().load(body))
+    store.upsert_person(uow.cursor, PARTICIPANT_REGISTERED.load(body))
 
 
 HANDLERS = {"participant_registered": on_participant_registered}
@@ -34,7 +37,7 @@ class BenefitsService(PlatformRpc):
     @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in HANDLERS])
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
-        return inbox.apply(deliveries, dispatch_events(HANDLERS))
+        return inbox.apply(deliveries, lambda: EventBatch(HANDLERS))
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("assessor")

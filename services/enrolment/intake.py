@@ -15,10 +15,15 @@ from services.enrolment.schemas import PAYLOAD_SCHEMAS
 from shared.consumer import ACK, Outcome
 from shared.envelope import (EVENT_ID, Unparseable, body_fingerprint, coded,
                              parse_envelope, parse_json_object, reasons_from, today_in)
-from shared.inbox import record_inbox
+from shared.inbox import Batch, record_inbox
 
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
 MAX_STORED_BODY = 65536
+
+
+class IntakeBatch(Batch):
+    def handle(self, uow, delivery):
+        return handle_intake(uow, delivery)
 
 
 def handle_intake(uow, delivery):
@@ -39,32 +44,36 @@ def handle_intake(uow, delivery):
         return ACK
 
     event_id, event_type = envelope["event_id"], envelope["event_type"]
-    cur.execute("SELECT 1 FROM inbox WHERE event_id = %s", (event_id,))
-    if cur.fetchone():
-        return ACK
+    if not record_inbox(cur, event_id, event_type, "applied"):
+        return ACK  # a re-delivery
     schema = PAYLOAD_SCHEMAS.get(event_type)
     if schema is None:
         reject(uow, event_id, event_type, envelope["source"], {"event_type": [coded(
             "unknown_event_type", f"known types: {', '.join(sorted(PAYLOAD_SCHEMAS))}")]},
-            delivery.body)
+            delivery.body, recorded=True)
         return ACK
     try:
-        payload = schema().load(envelope["payload"])
+        payload = schema.load(envelope["payload"])
     except ValidationError as err:
         reject(uow, event_id, event_type, envelope["source"],
-               reasons_from(err.messages, prefix="payload."), delivery.body)
+               reasons_from(err.messages, prefix="payload."), delivery.body, recorded=True)
         return ACK
     reasons = APPLY[event_type](uow, envelope, payload)
     if reasons:
-        reject(uow, event_id, event_type, envelope["source"], reasons, delivery.body)
-    else:
-        record_inbox(cur, event_id, event_type, "applied")
+        reject(uow, event_id, event_type, envelope["source"], reasons, delivery.body,
+               recorded=True)
     return ACK
 
 
-def reject(uow, event_id, event_type, source, reasons, body):
-    if not record_inbox(uow.cursor, event_id, event_type or "unknown", "rejected"):
-        return
+def reject(uow, event_id, event_type, source, reasons, body, recorded=False):
+    """Record and announce a rejection, once per event_id.
+
+    ``recorded``: this transaction already wrote the event's inbox row.
+    """
+    if recorded:
+        uow.cursor.execute("UPDATE inbox SET status = 'rejected' WHERE event_id = %s", (event_id,))
+    elif not record_inbox(uow.cursor, event_id, event_type or "unknown", "rejected"):
+        return  # a re-delivery
     text = body.decode("utf-8", errors="replace")[:MAX_STORED_BODY]
     store.insert_rejection(uow.cursor, event_id, event_type, source, reasons, text)
     uow.emit("intake_rejected", {

@@ -53,6 +53,8 @@ class PersonRegisteredSchema(StrictSchema):
             raise ValidationError(reasons)
 
 
+# Instances are reused: building a schema copies its fields, which costs
+# more than loading a payload.
 PAYLOAD_SCHEMAS = {
-    "person.registered": PersonRegisteredSchema,
+    "person.registered": PersonRegisteredSchema(),
 }

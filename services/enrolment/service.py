@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 
 from services.enrolment import store
 from services.enrolment.domain.citizen_id import citizen_id_format_errors
-from services.enrolment.intake import handle_intake
+from services.enrolment.intake import IntakeBatch
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
@@ -40,7 +40,7 @@ class EnrolmentService(PlatformRpc):
     @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")])
     def consume_intake(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, INTAKE_QUEUE)
-        return inbox.apply(deliveries, handle_intake)
+        return inbox.apply(deliveries, IntakeBatch)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("clerk")

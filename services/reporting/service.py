@@ -12,7 +12,7 @@ from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
 from shared.errors import EXPECTED, ValidationError
-from shared.inbox import EventInbox, dispatch_events
+from shared.inbox import EventBatch, EventInbox
 from shared.outbox import OutboxRelay
 from shared.platform import PlatformRpc
 
@@ -21,21 +21,19 @@ EVENTS_EXCHANGE = "reporting.events"
 CONSUMED = ("participant_registered", "intake_rejected")
 
 
-class BatchAggregates:
+class AggregatesBatch(EventBatch):
     """Changes gathered over one batch, written once before it commits."""
 
     def __init__(self):
         self.participants = []
         self.rejections = Counter()
-
-    def handlers(self):
-        return {
+        super().__init__({
             "participant_registered":
                 lambda uow, body: self.participants.extend(participant_registered_deltas(body)),
             "intake_rejected": lambda uow, body: self.rejections.update([rejection_key(body)]),
-        }
+        })
 
-    def write(self, cur):
+    def before_commit(self, cur):
         if self.participants:
             store.add_to_counts(cur, merge(self.participants))
         if self.rejections:
@@ -51,9 +49,8 @@ class ReportingService(PlatformRpc):
 
     @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in CONSUMED])
     def consume_events(self, deliveries):
-        batch = BatchAggregates()
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
-        return inbox.apply(deliveries, dispatch_events(batch.handlers()), before_commit=batch.write)
+        return inbox.apply(deliveries, AggregatesBatch)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")

@@ -13,7 +13,7 @@ from shared.auth import Auth, authorised
 from shared.consumer import consume_batches, dead_letter_queue
 from shared.db import Database
 from shared.errors import EXPECTED
-from shared.inbox import EventInbox, dispatch_events
+from shared.inbox import EventBatch, EventInbox
 from shared.outbox import OutboxRelay
 from tests.conftest import eventually
 from tests.integration.conftest import MIGRATIONS, effects
@@ -46,7 +46,7 @@ class WorkService:
         if any(b"explode" in d.body for d in deliveries):
             raise RuntimeError("the whole batch failed")
         return EventInbox(self.db, self.relay, "itwork.events", QUEUE).apply(
-            deliveries, dispatch_events({"work": work}))
+            deliveries, lambda: EventBatch({"work": work}))
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner", changes_data=True)

@@ -8,7 +8,7 @@ import pytest
 from kombu import Connection
 
 from shared.consumer import Delivery
-from shared.inbox import EventInbox, dispatch_events
+from shared.inbox import EventBatch, EventInbox
 from shared.outbox import ConfirmingPublisher, UnitOfWork, relay_once
 from tests.integration.conftest import effects
 
@@ -27,7 +27,7 @@ def delivery(body, routing_key="work"):
 
 def test_same_event_id_twice_has_one_effect(pool):
     inbox = EventInbox(pool, None, "it.events", "it.queue")
-    handle = dispatch_events({"work": record_effect})
+    handle = lambda: EventBatch({"work": record_effect})  # noqa: E731
     event = {"event_id": str(uuid.uuid4())}
     inbox.apply([delivery(event), delivery(event)], handle)  # twice in one batch
     inbox.apply([delivery(event)], handle)                   # and again later
@@ -44,7 +44,7 @@ def test_a_failing_message_is_rolled_back_alone_and_recorded(pool):
     inbox = EventInbox(pool, None, "it.events", "it.queue")
     good, bad = {"event_id": "good-1"}, {"event_id": "bad-1", "note": "poison"}
     outcomes = inbox.apply([delivery(good), delivery(bad), delivery(b"{oops")],
-                           dispatch_events({"work": fragile}))
+                           lambda: EventBatch({"work": fragile}))
     assert [o.dead_letter_reason for o in outcomes][0] is None
     assert outcomes[1].dead_letter_reason == "ValueError: cannot apply"
     assert outcomes[2].dead_letter_reason.startswith("unparseable")
@@ -131,7 +131,7 @@ def test_relay_killed_between_publish_and_mark_sent_still_gives_one_effect(
     assert sorted({json.loads(b)["event_id"] for b in bodies}) == sorted(ids)
 
     inbox = EventInbox(pool, None, "it.events", "it.queue")
-    inbox.apply([delivery(b) for b in bodies], dispatch_events({"work": record_effect}))
+    inbox.apply([delivery(b) for b in bodies], lambda: EventBatch({"work": record_effect}))
     assert effects(pool) == {event_id: 1 for event_id in ids}
 
 
