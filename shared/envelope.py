@@ -66,6 +66,15 @@ class AwareDateTime(fields.DateTime):
         return result
 
 
+class StrictBoolean(fields.Field):
+    """JSON true or false only: not 1, 0, "yes" (``1 == True`` in Python)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError(coded("invalid_type", "true or false"))
+        return value
+
+
 class EnvelopeSchema(StrictSchema):
     event_id = fields.String(required=True)
     event_type = fields.String(required=True, validate=validate.Length(min=1, max=64))

@@ -37,6 +37,8 @@ class PlatformRpc:
         ``token_ref`` is a prefix of the token's hash, never the token.
         """
         check_limit(limit)
+        if not isinstance(after_id, int) or isinstance(after_id, bool) or after_id < 0:
+            raise ValidationError({"after_id": ["invalid_type: a non-negative integer"]})
         with self.db.transaction() as cur:
             cur.execute("SELECT id, at, method, role, token_ref, outcome, detail FROM audit_log"
                         " WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit))

@@ -3,7 +3,7 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 
 from services.enrolment.domain.citizen_id import (
     citizen_id_contradictions, citizen_id_format_errors)
-from shared.envelope import StrictSchema, coded
+from shared.envelope import StrictBoolean, StrictSchema, coded
 
 SEXES = ("male", "female")
 
@@ -36,7 +36,7 @@ class PersonRegisteredSchema(StrictSchema):
                                  validate=digits(5, 5, "a commune code"))
     household_id = fields.String(load_default=None, allow_none=True,
                                  validate=validate.Length(min=1, max=32))
-    ethnic_minority = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    ethnic_minority = StrictBoolean(load_default=False)
 
     @validates("full_name")
     def _name_not_blank(self, value, **kwargs):

@@ -101,9 +101,11 @@ class EnrolmentService(PlatformRpc):
         try:
             since_at = dt.datetime.fromisoformat(since) if since else EPOCH
         except (TypeError, ValueError):
-            raise ValidationError({"since": ["invalid_datetime: an ISO 8601 timestamp"]})
+            raise ValidationError({"since": ["invalid_datetime: an ISO 8601 timestamp"]}) from None
         if since_at.tzinfo is None:
             raise ValidationError({"since": ["missing_offset: timestamps must carry an offset"]})
+        if after_event_id is not None and not isinstance(after_event_id, str):
+            raise ValidationError({"after_event_id": ["invalid_type: a string"]})
         with self.db.transaction() as cur:
             rows = store.list_rejections(cur, since_at, after_event_id, limit)
         return [dict(row, received_at=row["received_at"].isoformat()) for row in rows]

@@ -86,7 +86,7 @@ class ReportingService(PlatformRpc):
             since = dt.date.fromisoformat(since_day) if since_day else \
                 dt.date.today() - dt.timedelta(days=30)
         except (TypeError, ValueError):
-            raise ValidationError({"since_day": ["invalid_date: YYYY-MM-DD"]})
+            raise ValidationError({"since_day": ["invalid_date: YYYY-MM-DD"]}) from None
         with self.db.transaction() as cur:
             rows = store.rejection_counts(cur, since)
         return [dict(r, day=r["day"].isoformat()) for r in rows]

@@ -146,12 +146,19 @@ def test_refused_calls_raise_unauthorized_and_are_audited(rpc_as, token, role_se
     assert refused[0]["detail"]["args"] == ["001085012345"]
 
 
-def test_rpc_validation_errors_carry_fields(rpc_as):
-    clerk = rpc_as("clerk")
+@pytest.mark.parametrize("role,call,field", [
+    ("clerk", lambda rpc: rpc.enrolment.get_participant("12345"), "citizen_id"),
+    ("clerk", lambda rpc: rpc.enrolment.list_rejections(limit=0), "limit"),
+    ("clerk", lambda rpc: rpc.enrolment.list_rejections(since="yesterday"), "since"),
+    ("clerk", lambda rpc: rpc.enrolment.list_rejections(after_event_id=5), "after_event_id"),
+    ("auditor", lambda rpc: rpc.enrolment.audit_log(after_id="x"), "after_id"),
+    ("planner", lambda rpc: rpc.reporting.coverage(province_code="1"), "province_code"),
+])
+def test_rpc_validation_errors_name_the_field(rpc_as, role, call, field):
     with pytest.raises(RemoteError) as err:
-        clerk.enrolment.get_participant("12345")
+        call(rpc_as(role))
     assert err.value.exc_type == "ValidationError"
-    assert "citizen_id" in json.loads(err.value.value)
+    assert field in json.loads(err.value.value)
 
 
 def test_every_service_answers_health(rpc_as):

@@ -92,6 +92,8 @@ def test_a_valid_person_loads_with_defaults():
     ({"province_code": "1"}, "province_code", "invalid_format"),
     ({"commune_code": "12"}, "commune_code", "invalid_format"),
     ({"ethnic_minority": "yes"}, "ethnic_minority", "invalid_type"),
+    ({"ethnic_minority": 1}, "ethnic_minority", "invalid_type"),
+    ({"ethnic_minority": 0}, "ethnic_minority", "invalid_type"),
     ({"nickname": "A"}, "nickname", "unknown_field"),
 ])
 def test_bad_person_fields_are_named_with_a_code(changes, field, code):
