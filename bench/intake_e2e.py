@@ -23,7 +23,8 @@ warnings.filterwarnings("ignore")
 from kombu import Connection  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from bench.common import registrations, scratch_environment  # noqa: E402
+from bench.common import registrations  # noqa: E402
+from deploy.scratch import scratch_environment  # noqa: E402
 from deploy.stack import ROOT, start_services, stop_services, wait_healthy  # noqa: E402
 from shared.config import DEFAULT_CONFIG  # noqa: E402
 from shared.outbox import ConfirmingPublisher  # noqa: E402
@@ -89,7 +90,7 @@ def main():
     parser.add_argument("--events", type=int, default=20000)
     args = parser.parse_args()
     bodies = list(registrations(args.events))
-    with scratch_environment() as (dsn, amqp_uri):
+    with scratch_environment(prefix="vss_bench") as (dsn, amqp_uri):
         base_pub, base_total = run_baseline(dsn, amqp_uri, bodies)
         workdir = ROOT / "var" / "bench"
         svc_pub, svc_total = run_services(dsn, amqp_uri, bodies, workdir)

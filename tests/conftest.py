@@ -10,56 +10,38 @@ import eventlet
 eventlet.monkey_patch()  # noqa: E402  (nameko's test tools need it first)
 
 import os
-import secrets
-import subprocess
 import time
 import warnings
-from urllib.parse import quote
 
-import psycopg2
 import pytest
 
+from deploy.scratch import scratch_environment
 from shared.config import load_config
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-PG_ADMIN_DSN = os.environ.get("VSS_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-AMQP_BASE = os.environ.get("VSS_TEST_AMQP_BASE", "pyamqp://guest:guest@127.0.0.1:5672")
 SERVICES = ("enrolment", "benefits", "reporting")
 
 
-def _admin(sql_text):
-    conn = psycopg2.connect(PG_ADMIN_DSN)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql_text)
-    conn.close()
-
-
-def _rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+@pytest.fixture(scope="session")
+def scratch():
+    with scratch_environment(prefix="vss_test") as (dsn, amqp_uri):
+        yield dsn, amqp_uri
 
 
 @pytest.fixture(scope="session")
-def run_id():
-    return f"vss_t{os.getpid()}_{secrets.token_hex(3)}"
+def run_id(scratch):
+    return scratch[0].rsplit("/", 1)[1]
 
 
 @pytest.fixture(scope="session")
-def database_dsn(run_id):
-    _admin(f'CREATE DATABASE "{run_id}"')
-    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + run_id
-    _admin(f'DROP DATABASE IF EXISTS "{run_id}" WITH (FORCE)')
+def database_dsn(scratch):
+    return scratch[0]
 
 
 @pytest.fixture(scope="session")
-def amqp_uri(run_id):
-    vhost = run_id.replace("_", "-")
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"{AMQP_BASE}/{quote(vhost, safe='')}"
-    _rabbitmqctl("delete_vhost", vhost)
+def amqp_uri(scratch):
+    return scratch[1]
 
 
 @pytest.fixture(scope="session")
