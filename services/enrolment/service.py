@@ -5,20 +5,44 @@ from pathlib import Path
 from nameko.rpc import rpc
 
 from services.enrolment import store
+from services.enrolment.domain import REFERENCE_FILE
 from services.enrolment.domain.citizen_id import citizen_id_format_errors
+from services.enrolment.domain.contributions import RuleViolation, household_hi, voluntary_si
 from services.enrolment.intake import IntakeBatch
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
+from shared.envelope import today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
 from shared.outbox import OutboxRelay
 from shared.platform import PlatformRpc, check_limit
+from shared.reference import OutOfRange, ReferenceData
 
 INTAKE_EXCHANGE = "enrolment.intake"
 INTAKE_QUEUE = "enrolment.intake"
 EVENTS_EXCHANGE = "enrolment.events"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+REFERENCE = ReferenceData.load(REFERENCE_FILE)
+
+
+def day_or_today(name, value):
+    if value is None:
+        return today_in()
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError({name: ["invalid_date: YYYY-MM-DD"]}) from None
+
+
+def priced_or_refused(price, *args):
+    """Run a pricing rule; its refusals become per-field ValidationErrors."""
+    try:
+        return price(REFERENCE, *args)
+    except RuleViolation as exc:
+        raise ValidationError(exc.reasons) from None
+    except OutOfRange as exc:
+        raise ValidationError({"as_of": [f"out_of_range: {exc}"]}) from None
 
 
 def participant_view(person):
@@ -109,3 +133,31 @@ class EnrolmentService(PlatformRpc):
         with self.db.transaction() as cur:
             rows = store.list_rejections(cur, since_at, after_event_id, limit)
         return [dict(row, received_at=row["received_at"].isoformat()) for row in rows]
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk")
+    def quote_household_hi(self, member_count, months, as_of=None):
+        """What a household pays for health insurance (clerk).
+
+        ``months`` is 3, 6 or 12; ``as_of`` (``YYYY-MM-DD``, default today)
+        picks the base salary. Returns ``{members: [{position, monthly,
+        total}], total, as_of, explanation}`` in VND.
+        """
+        day = day_or_today("as_of", as_of)
+        priced = priced_or_refused(household_hi, member_count, months, day)
+        return dict(priced.amounts, as_of=day.isoformat(), explanation=priced.explanation)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk")
+    def quote_voluntary_si(self, declared_income, months, support_group=None, as_of=None):
+        """What a voluntary SI participant pays (clerk).
+
+        ``support_group``: ``poor``, ``near_poor``, ``ethnic_minority`` or
+        ``other`` (the default); ``months``: 1, 3, 6 or 12. Returns
+        ``{monthly_gross, monthly_state_support, monthly_payable,
+        total_payable, as_of, explanation}`` in VND.
+        """
+        day = day_or_today("as_of", as_of)
+        priced = priced_or_refused(voluntary_si, declared_income, months,
+                                   support_group or "other", day)
+        return dict(priced.amounts, as_of=day.isoformat(), explanation=priced.explanation)
