@@ -135,7 +135,7 @@ def ensure_databases(config):
     for settings in config["DATABASES"].values():
         dsn = urlparse(settings["dsn"])
         name = dsn.path.lstrip("/")
-        admin = psycopg2.connect(settings["dsn"].replace(dsn.path, "/postgres", 1))
+        admin = psycopg2.connect(dsn._replace(path="/postgres").geturl())
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))

@@ -97,10 +97,11 @@ class Auth(DependencyProvider):
 def authorised(*roles, changes_data=False):
     """Allow the call only to ``roles`` (and admin); audit data changes.
 
-    A data-changing method should call ``self.auth.audit(cur, ...)`` inside
-    its transaction so the change and its audit row commit together; if it
-    did not, the row is written when the method returns. A failed
-    data-changing call is audited as ``failed``.
+    A data-changing method must call ``self.auth.audit(cur, ...)`` inside
+    its transaction so the change and its audit row commit together. As a
+    safety net, a method that forgot is audited when it returns (logged as a
+    defect: that row is not atomic with the change), and one that raised
+    before auditing anything is audited as ``failed``.
     """
     def decorate(fn):
         @functools.wraps(fn)
@@ -110,12 +111,13 @@ def authorised(*roles, changes_data=False):
             try:
                 result = fn(self, *args, **kwargs)
             except Exception as exc:
-                if changes_data:
+                if changes_data and not self.auth.audited:
                     with self.auth.pool.transaction() as cur:
                         write_audit(cur, fn.__name__, self.auth.role, self.auth.token_ref,
                                     "failed", dict(detail, error=type(exc).__name__))
                 raise
             if changes_data and not self.auth.audited:
+                log.error("%s changed data without auditing in its transaction", fn.__name__)
                 with self.auth.pool.transaction() as cur:
                     self.auth.audit(cur, fn.__name__, detail)
             return result

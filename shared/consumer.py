@@ -31,12 +31,12 @@ from kombu import Connection
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 
-from shared.db import INFRASTRUCTURE_ERRORS
+from shared.db import is_retryable
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE = "vss.dead-letters"
-RETRYABLE = INFRASTRUCTURE_ERRORS + (OSError, amqp.exceptions.RecoverableConnectionError)
+DEAD_LETTER_CONFIRM_TIMEOUT = 30
 
 
 @dataclass
@@ -48,7 +48,6 @@ class Delivery:
     headers: dict
     content_type: str | None
     delivery_tag: int = 0
-    redelivered: bool = False
 
 
 @dataclass
@@ -121,7 +120,7 @@ class BatchConsumer(Entrypoint):
                 try:
                     self._consume()
                     backoff = 0.5
-                except RETRYABLE + (amqp.exceptions.AMQPError,) as exc:
+                except Exception as exc:  # a lost broker must not end the service
                     log.warning("consumer %s: %s; reconnecting in %.1fs",
                                 self.queue_name, type(exc).__name__, backoff)
                     time.sleep(backoff)
@@ -165,7 +164,6 @@ class BatchConsumer(Entrypoint):
             headers=dict(props.get("application_headers") or {}),
             content_type=props.get("content_type"),
             delivery_tag=info["delivery_tag"],
-            redelivered=bool(info.get("redelivered")),
         ))
 
     # -- running workers ----------------------------------------------------
@@ -181,7 +179,7 @@ class BatchConsumer(Entrypoint):
             if exc_info is None:
                 return result
             exc = exc_info[1]
-            if isinstance(exc, RETRYABLE):
+            if is_retryable(exc):
                 log.warning("consumer %s: %s while handling a batch; retrying in %.1fs",
                             self.queue_name, type(exc).__name__, backoff)
                 time.sleep(backoff)
@@ -230,8 +228,11 @@ class BatchConsumer(Entrypoint):
         })
         message = amqp.Message(delivery.body, content_type=delivery.content_type,
                                delivery_mode=2, application_headers=headers)
+        # A timeout (the broker blocking publishers) ends this connection; the
+        # unacked batch comes back and is applied again, absorbed by the inbox.
         channel.basic_publish_confirm(message, exchange=DEAD_LETTER_EXCHANGE,
-                                      routing_key=self.queue_name, mandatory=True)
+                                      routing_key=self.queue_name, mandatory=True,
+                                      confirm_timeout=DEAD_LETTER_CONFIRM_TIMEOUT)
         # Only the reason's code: the rest may quote the message's content.
         log.warning("consumer %s: message dead-lettered (%s)", self.queue_name,
                     reason.split(":", 1)[0][:80])

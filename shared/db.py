@@ -19,16 +19,29 @@ from shared.migrations import migrate
 
 log = logging.getLogger(__name__)
 
-# Errors after which the connection, not the statement, is at fault: the
-# work should be retried later rather than judged.
 INFRASTRUCTURE_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+# SQLSTATE classes where the server or the connection, not the statement, is
+# at fault: connection exceptions, transaction rollbacks (deadlock,
+# serialisation), server shutdown (57P), insufficient resources.
+_RETRYABLE_SQLSTATE = ("08", "40", "57P", "53")
+
+
+def is_retryable(exc):
+    """True when the work should be tried again later rather than judged."""
+    if isinstance(exc, psycopg2.InterfaceError):
+        return True
+    if isinstance(exc, psycopg2.OperationalError):
+        code = exc.pgcode or ""
+        return not code or code.startswith(_RETRYABLE_SQLSTATE)
+    return False
 
 
 def connect(dsn, schema):
-    conn = psycopg2.connect(
-        dsn, options=f"-c search_path={schema}",
-        cursor_factory=psycopg2.extras.RealDictCursor)
-    return conn
+    # Keepalives let a dead server be noticed on an idle connection too.
+    return psycopg2.connect(
+        dsn, options=f"-c search_path={schema}", cursor_factory=psycopg2.extras.RealDictCursor,
+        keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
 
 
 class Pool:
@@ -66,8 +79,13 @@ class Pool:
             with conn.cursor() as cur:
                 yield cur
             conn.commit()
-        except BaseException:
-            if not conn.closed:
+        except BaseException as exc:
+            if isinstance(exc, INFRASTRUCTURE_ERRORS) and is_retryable(exc):
+                # The server went away or restarted: every idle connection is
+                # as dead as this one, so none is handed out again.
+                conn.close()
+                self.close()
+            elif not conn.closed:
                 try:
                     conn.rollback()
                 except INFRASTRUCTURE_ERRORS:

@@ -102,10 +102,15 @@ class Unparseable(Exception):
 
 
 def parse_json_object(body):
+    # PostgreSQL text cannot hold NUL, and no field of the contract needs it.
+    if b"\x00" in body or b"\\u0000" in body:
+        raise Unparseable(coded("nul_character", "the body contains a NUL character"))
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unparseable(coded("not_json", f"the body is not valid UTF-8 JSON ({exc})")) from None
+    except RecursionError:
+        raise Unparseable(coded("too_deep", "the body nests too deeply")) from None
     if not isinstance(data, dict):
         raise Unparseable(coded("not_an_object", "the body must be a JSON object"))
     return data

@@ -14,10 +14,13 @@ retry of its batch.
 import json
 import logging
 
-from shared.consumer import ACK, RETRYABLE, Outcome
+from shared.consumer import ACK, Outcome
+from shared.db import is_retryable
 from shared.outbox import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+MAX_EVENT_ID = 128
 
 
 def record_inbox(cur, event_id, event_type, status="applied"):
@@ -30,8 +33,10 @@ def record_inbox(cur, event_id, event_type, status="applied"):
 
 
 def record_dead_letter(cur, queue, event_id, routing_key, reason):
+    """Once per (queue, event_id): a re-delivered dead letter is not counted again."""
     cur.execute(
-        "INSERT INTO dead_letters (queue, event_id, routing_key, reason) VALUES (%s, %s, %s, %s)",
+        "INSERT INTO dead_letters (queue, event_id, routing_key, reason) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
         (queue, event_id, routing_key, reason))
 
 
@@ -61,9 +66,9 @@ class EventInbox:
         """Outcomes in delivery order; ``new_batch()`` makes a fresh Batch."""
         try:
             return self._in_one_transaction(deliveries, new_batch())
-        except RETRYABLE:
-            raise
         except Exception as exc:
+            if is_retryable(exc):
+                raise
             if len(deliveries) == 1:
                 return [self._dead(deliveries[0], exc)]
             log.warning("%s: a batch of %d failed (%s); applying one by one",
@@ -72,9 +77,9 @@ class EventInbox:
         for delivery in deliveries:
             try:
                 outcomes += self._in_one_transaction([delivery], new_batch())
-            except RETRYABLE:
-                raise
             except Exception as exc:
+                if is_retryable(exc):
+                    raise
                 outcomes.append(self._dead(delivery, exc))
         return outcomes
 
@@ -106,9 +111,9 @@ class EventInbox:
 def _event_id_of(delivery):
     try:
         event_id = json.loads(delivery.body).get("event_id")
-    except (ValueError, AttributeError):
+    except Exception:  # any body at all may arrive here
         return None
-    return event_id if isinstance(event_id, str) else None
+    return event_id if isinstance(event_id, str) and len(event_id) <= MAX_EVENT_ID else None
 
 
 class EventBatch(Batch):
@@ -125,10 +130,12 @@ class EventBatch(Batch):
     def handle(self, uow, delivery):
         try:
             body = json.loads(delivery.body)
-        except ValueError as exc:
-            return Outcome(dead_letter_reason=f"unparseable: not JSON ({exc})")
-        if not isinstance(body, dict) or not isinstance(body.get("event_id"), str):
-            return Outcome(dead_letter_reason="unparseable: no event_id")
+        except (ValueError, RecursionError) as exc:
+            return Outcome(dead_letter_reason=f"unparseable: not JSON ({type(exc).__name__})")
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID \
+                or "\x00" in event_id:
+            return Outcome(dead_letter_reason="unparseable: no usable event_id")
         handler = self.handlers.get(delivery.routing_key)
         if handler is None:
             return Outcome(dead_letter_reason=f"no handler for {delivery.routing_key!r}",

@@ -10,7 +10,6 @@ JSON body, persistent.
 import datetime as dt
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -233,9 +232,9 @@ class OutboxRelay(DependencyProvider):
                 while self._running and relay_once(
                         self.database.pool, self.publisher, self.batch_size) == self.batch_size:
                     pass
-            except (OSError, socket.error, amqp.exceptions.AMQPError, TimeoutError,
-                    RuntimeError, psycopg2.Error) as exc:
+            except Exception as exc:  # the relay outlives broker and database outages
                 log.warning("outbox relay: %s; retrying", type(exc).__name__)
+                self.publisher.close()
                 time.sleep(self.poll_seconds)
         self.publisher.close()
 

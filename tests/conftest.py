@@ -16,7 +16,7 @@ import warnings
 import pytest
 
 from deploy.scratch import scratch_environment
-from shared.config import load_config
+from shared.config import DEFAULT_CONFIG, load_config
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -57,7 +57,7 @@ def config(test_env):
     saved = {k: os.environ.get(k) for k in test_env}
     os.environ.update(test_env)
     try:
-        loaded = load_config()
+        loaded = load_config(DEFAULT_CONFIG)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -74,7 +74,7 @@ def reject(uow, event_id, event_type, source, reasons, body, recorded=False):
         uow.cursor.execute("UPDATE inbox SET status = 'rejected' WHERE event_id = %s", (event_id,))
     elif not record_inbox(uow.cursor, event_id, event_type or "unknown", "rejected"):
         return  # a re-delivery
-    text = body.decode("utf-8", errors="replace")[:MAX_STORED_BODY]
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:MAX_STORED_BODY]
     store.insert_rejection(uow.cursor, event_id, event_type, source, reasons, text)
     uow.emit("intake_rejected", {
         "rejected_event_id": event_id, "event_type": event_type, "source": source,

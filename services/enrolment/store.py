@@ -12,7 +12,8 @@ def insert_person(cur, person, registered_on, source_event_id):
         "INSERT INTO people (citizen_id, si_code, full_name, date_of_birth, sex, province_code,"
         " district_code, commune_code, household_id, ethnic_minority, registered_on,"
         " source_event_id)"
-        " VALUES (%(citizen_id)s, %(province_code)s || lpad(nextval('si_serial')::text, 8, '0'),"
+        " VALUES (%(citizen_id)s, %(province_code)s"
+        " || lpad(nextval(('si_serial_' || %(province_code)s)::regclass)::text, 8, '0'),"
         " %(full_name)s, %(date_of_birth)s, %(sex)s, %(province_code)s, %(district_code)s,"
         " %(commune_code)s, %(household_id)s, %(ethnic_minority)s, %(registered_on)s,"
         " %(source_event_id)s)"
@@ -50,9 +51,3 @@ def list_rejections(cur, since, after_event_id, limit):
         " ORDER BY received_at, event_id LIMIT %s",
         (since, after_event_id or "", limit))
     return cur.fetchall()
-
-
-def counts(cur):
-    cur.execute("SELECT (SELECT count(*) FROM people) AS people,"
-                " (SELECT count(*) FROM rejections) AS rejections")
-    return cur.fetchone()

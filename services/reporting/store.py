@@ -24,7 +24,8 @@ def add_rejections(cur, keys):
         "INSERT INTO rejection_counts AS r (day, source, event_type, rejections) VALUES %s"
         " ON CONFLICT (day, source, event_type) DO UPDATE"
         " SET rejections = r.rejections + EXCLUDED.rejections",
-        [(day, source, event_type, n) for (day, source, event_type), n in keys.items()])
+        # in key order, so concurrent batches lock rows in the same order
+        [(day, source, event_type, n) for (day, source, event_type), n in sorted(keys.items())])
 
 
 def rejection_counts(cur, since_day):

@@ -19,7 +19,10 @@ INTAKE = Exchange("enrolment.intake", "topic", durable=True)
 @pytest.fixture(scope="session")
 def stack(test_env, amqp_uri, run_id):
     base = ROOT / "var" / "test" / run_id
-    env = dict(os.environ, PYTHONWARNINGS="ignore", **test_env)
+    # Only what a process needs to run, so settings of the developer's shell
+    # (VSS_DEV_TOKENS, CONSUMER_*, VSS_CONFIG ...) cannot change the results.
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    env.update(test_env, PYTHONWARNINGS="ignore")
     processes = start_services(env, base / "log", base / "run", DEFAULT_CONFIG)
     try:
         wait_healthy(amqp_uri, processes)

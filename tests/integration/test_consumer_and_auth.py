@@ -60,6 +60,11 @@ class WorkService:
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner", changes_data=True)
+    def fail_before_change(self, note):
+        raise ValueError("refused before any change")
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner", changes_data=True)
     def change_without_explicit_audit(self, note):
         with self.db.transaction() as cur:
             cur.execute("INSERT INTO effects (event_id, note) VALUES ('rpc', %s)", (note,))
@@ -158,6 +163,8 @@ def test_data_changes_are_audited_with_the_change_and_refusals_too(container, po
         assert planner.itwork.change_without_explicit_audit("two") == "two"
         with pytest.raises(RemoteError):
             planner.itwork.change("three", fail=True)
+        with pytest.raises(RemoteError):
+            planner.itwork.fail_before_change("five")
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={"auth_token": "dev-clerk-token"},
                          timeout=10) as clerk:
         with pytest.raises(RemoteError) as err:
@@ -165,9 +172,38 @@ def test_data_changes_are_audited_with_the_change_and_refusals_too(container, po
         assert err.value.exc_type == "Unauthorized"
 
     rows = [(r["method"], r["role"], r["outcome"]) for r in audit_rows(pool)]
+    # "three" changed data and was audited with it before the method failed
     assert rows == [("change", "planner", "ok"), ("change_without_explicit_audit", "planner", "ok"),
-                    ("change", "planner", "ok"), ("change", "planner", "failed"),
+                    ("change", "planner", "ok"), ("fail_before_change", "planner", "failed"),
                     ("change", "clerk", "refused")]
     with pool.transaction() as cur:
         cur.execute("SELECT note FROM effects WHERE event_id = 'rpc' ORDER BY id")
         assert [r["note"] for r in cur.fetchall()] == ["one", "two", "three"]
+
+
+def test_the_consumer_and_relay_survive_the_broker_dropping_every_connection(
+        container, pool, amqp_uri):
+    import subprocess
+    import time
+    from urllib.parse import unquote
+
+    first = event("before")
+    publish(amqp_uri, [first])
+    eventually(lambda: first["event_id"] in effects(pool))
+    vhost = unquote(amqp_uri.rsplit("/", 1)[1])
+
+    def rabbitmqctl(*args):
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, stdout=subprocess.DEVNULL)
+
+    # The broker drops every connection and refuses new ones for a while, as
+    # during a restart: reconnection attempts fail until it is back.
+    rabbitmqctl("clear_permissions", "-p", vhost, "guest")
+    try:
+        rabbitmqctl("close_all_connections", "-p", vhost, "test: broker restart")
+        time.sleep(3)
+    finally:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    after = event("after")
+    eventually(lambda: publish(amqp_uri, [after]) or True, timeout=10)
+    eventually(lambda: after["event_id"] in effects(pool), timeout=30)
+    assert not container._died.ready()

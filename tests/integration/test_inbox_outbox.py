@@ -173,3 +173,24 @@ def test_two_relays_at_once_publish_each_event_once(pool, database_dsn, schema, 
     assert [json.loads(b)["note"] for b in bodies] == [str(i) for i in range(600)]
     for p in pools:
         p.close()
+
+
+def test_pool_recovers_when_the_server_drops_its_connections(pool, database_dsn, schema):
+    import psycopg2
+
+    # fill the pool with several idle connections
+    with pool.transaction(), pool.transaction(), pool.transaction():
+        pass
+    admin = psycopg2.connect(database_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND query NOT ILIKE '%%pg_stat_activity%%' AND application_name = ''")
+    admin.close()
+    with pytest.raises(psycopg2.OperationalError):
+        with pool.transaction() as cur:  # the first caller meets a dead connection ...
+            cur.execute("SELECT 1")
+    with pool.transaction() as cur:      # ... and nobody after it does
+        cur.execute("SELECT 1 AS ok")
+        assert cur.fetchone()["ok"] == 1

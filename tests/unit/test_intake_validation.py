@@ -5,7 +5,7 @@ import json
 import pytest
 from marshmallow import ValidationError
 
-from services.enrolment.domain.register import registration_errors, si_code_for
+from services.enrolment.domain.register import registration_errors
 from services.enrolment.schemas import PersonRegisteredSchema
 from shared.envelope import Unparseable, body_fingerprint, parse_envelope, reasons_from
 
@@ -59,7 +59,9 @@ def test_malformed_event_ids_are_refused(event_id):
 
 
 @pytest.mark.parametrize("body,code", [(b"{not json", "not_json"), (b"[1, 2]", "not_an_object"),
-                                       (b"\xff\xfe", "not_json")])
+                                       (b"\xff\xfe", "not_json"), (b"[" * 200000, "too_deep"),
+                                       (b'{"full_name": "A\\u0000B"}', "nul_character"),
+                                       (b'{"a": "\x00"}', "nul_character")])
 def test_a_body_that_is_no_json_object_is_unparseable(body, code):
     with pytest.raises(Unparseable) as err:
         parse_envelope(body, "person.registered")
@@ -129,7 +131,3 @@ def test_district_is_refused_from_1_july_2025():
 def test_impossible_birth_dates(born, code):
     reasons = registration_errors(person_for_rules(date_of_birth=born), dt.date(2024, 1, 16), TODAY)
     assert reason_codes(reasons) == {"date_of_birth": [code]}
-
-
-def test_si_code_is_ten_digits_led_by_the_province():
-    assert si_code_for("42", 17) == "4200000017"

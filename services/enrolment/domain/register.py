@@ -35,8 +35,3 @@ def registration_errors(person, registered_on, today):
         reasons.setdefault("district_code", []).append(
             coded("no_district_level", "districts were abolished on 1 Jul 2025"))
     return reasons
-
-
-def si_code_for(province_code, serial):
-    """The 10-digit SI code: the province of first registration and a serial."""
-    return f"{province_code}{serial:08d}"
