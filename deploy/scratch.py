@@ -29,17 +29,24 @@ def _rabbitmqctl(*args):
 
 
 @contextlib.contextmanager
+def scratch_vhost(name):
+    """Yields the AMQP URI of a new vhost ``name``, deleted afterwards."""
+    vhost = name.replace("_", "-")
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"{AMQP_BASE}/{quote(vhost, safe='')}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@contextlib.contextmanager
 def scratch_environment(prefix="vss_scratch"):
     """Yields ``(database_dsn, amqp_uri)`` of a new database and vhost."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
-    vhost = name.replace("_", "-")
     _admin(f'CREATE DATABASE "{name}"')
     try:
-        _rabbitmqctl("add_vhost", vhost)
-        try:
-            _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-            yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name, f"{AMQP_BASE}/{quote(vhost, safe='')}"
-        finally:
-            _rabbitmqctl("delete_vhost", vhost)
+        with scratch_vhost(name) as amqp_uri:
+            yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name, amqp_uri
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

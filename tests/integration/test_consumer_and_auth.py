@@ -181,12 +181,23 @@ def test_data_changes_are_audited_with_the_change_and_refusals_too(container, po
         assert [r["note"] for r in cur.fetchall()] == ["one", "two", "three"]
 
 
+@pytest.fixture
+def own_vhost(run_id):
+    """A vhost of this test alone: its outage must not touch the shared stack."""
+    from deploy.scratch import scratch_vhost
+    with scratch_vhost(f"{run_id}_outage") as amqp_uri:
+        yield amqp_uri
+
+
 def test_the_consumer_and_relay_survive_the_broker_dropping_every_connection(
-        container, pool, amqp_uri):
+        container_factory, service_config, pool, own_vhost):
     import subprocess
     import time
     from urllib.parse import unquote
 
+    amqp_uri = own_vhost
+    container = container_factory(WorkService, dict(service_config, AMQP_URI=amqp_uri))
+    container.start()
     first = event("before")
     publish(amqp_uri, [first])
     eventually(lambda: first["event_id"] in effects(pool))
