@@ -64,11 +64,11 @@ def dead_letter_queue(queue_name):
     return queue_name + ".dead-letters"
 
 
-def declare_topology(channel, queue_name, bindings):
+def declare_topology(channel, queue_name, bindings, arguments=None):
     """Exchanges, the durable queue and its bindings, and its dead-letter queue."""
     for exchange, _ in bindings:
         channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-    channel.queue_declare(queue_name, durable=True, auto_delete=False)
+    channel.queue_declare(queue_name, durable=True, auto_delete=False, arguments=arguments)
     for exchange, routing_key in bindings:
         channel.queue_bind(queue_name, exchange, routing_key)
     channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True, auto_delete=False)
@@ -83,9 +83,12 @@ def _to_bytes(body):
 
 class BatchConsumer(Entrypoint):
 
-    def __init__(self, queue, bindings, **kwargs):
+    def __init__(self, queue, bindings, single_active=False, **kwargs):
+        """``single_active``: of all instances, one consumes at a time (the
+        others stand by), so the queue's order holds across instances."""
         self.queue_name = queue
         self.bindings = list(bindings)
+        self.arguments = {"x-single-active-consumer": True} if single_active else None
         super().__init__(**kwargs)
 
     def setup(self):
@@ -95,7 +98,7 @@ class BatchConsumer(Entrypoint):
         self.batch_wait = float(settings.get("batch_wait_ms", 20)) / 1000
         self.amqp_uri = config["AMQP_URI"]
         with Connection(self.amqp_uri) as conn:
-            declare_topology(conn.default_channel, self.queue_name, self.bindings)
+            declare_topology(conn.default_channel, self.queue_name, self.bindings, self.arguments)
         self._running = False
         self._stopped = threading.Event()
         self._buffer = []
@@ -132,7 +135,7 @@ class BatchConsumer(Entrypoint):
         with Connection(self.amqp_uri) as conn:
             conn.ensure_connection(max_retries=1)
             channel = conn.channel()
-            declare_topology(channel, self.queue_name, self.bindings)
+            declare_topology(channel, self.queue_name, self.bindings, self.arguments)
             channel.basic_qos(0, self.batch_size * 2, False)
             self._buffer = []
             channel.basic_consume(self.queue_name, callback=self._on_message)

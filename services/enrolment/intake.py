@@ -1,23 +1,26 @@
-"""Turning one intake message into its effect or a recorded rejection.
+"""Turning one intake message into its effect, a hold, or a recorded rejection.
 
 Nothing here raises for bad input: a message is applied, recognised as a
-re-delivery, or rejected with per-field reasons (recorded, announced as
-``intake_rejected``). Only a body that is not even a JSON object is also
-copied to the dead-letter queue.
+re-delivery, held (its person is not registered yet), or rejected with
+per-field reasons (recorded, announced as ``intake_rejected``). Only a body
+that is not even a JSON object is also copied to the dead-letter queue.
+
+Order per person: the intake queue has a single active consumer, which takes
+messages in publish order, and a batch applies them in that order; held
+events replay in arrival order when their person is registered.
 """
-import datetime as dt
+import json
 
 from marshmallow import ValidationError
 
 from services.enrolment import store
-from services.enrolment.domain.register import registration_errors
+from services.enrolment.register import APPLY_TO_PERSON, apply_person_registered
 from services.enrolment.schemas import PAYLOAD_SCHEMAS
 from shared.consumer import ACK, Outcome
-from shared.envelope import (EVENT_ID, Unparseable, body_fingerprint, coded,
-                             parse_envelope, parse_json_object, reasons_from, today_in)
+from shared.envelope import (EVENT_ID, Unparseable, body_fingerprint, coded, parse_envelope,
+                             parse_json_object, reasons_from)
 from shared.inbox import Batch, record_inbox
 
-VIETNAM = dt.timezone(dt.timedelta(hours=7))
 MAX_STORED_BODY = 65536
 
 
@@ -48,58 +51,84 @@ def handle_intake(uow, delivery):
         return ACK  # a re-delivery
     schema = PAYLOAD_SCHEMAS.get(event_type)
     if schema is None:
-        reject(uow, event_id, event_type, envelope["source"], {"event_type": [coded(
-            "unknown_event_type", f"known types: {', '.join(sorted(PAYLOAD_SCHEMAS))}")]},
-            delivery.body, recorded=True)
-        return ACK
-    try:
-        payload = schema.load(envelope["payload"])
-    except ValidationError as err:
-        reject(uow, event_id, event_type, envelope["source"],
-               reasons_from(err.messages, prefix="payload."), delivery.body, recorded=True)
-        return ACK
-    reasons = APPLY[event_type](uow, envelope, payload)
+        reasons = {"event_type": [coded(
+            "unknown_event_type", f"known types: {', '.join(sorted(PAYLOAD_SCHEMAS))}")]}
+    else:
+        try:
+            payload = schema.load(envelope["payload"])
+        except ValidationError as err:
+            reasons = reasons_from(err.messages, prefix="payload.")
+        else:
+            reasons = route(uow, envelope, payload, delivery.body)
     if reasons:
-        reject(uow, event_id, event_type, envelope["source"], reasons, delivery.body,
-               recorded=True)
+        reject(uow, event_id, event_type, envelope["source"], reasons, delivery.body, recorded=True)
     return ACK
+
+
+def route(uow, envelope, payload, body):
+    """Apply a valid event, or hold it until its person is registered."""
+    cur = uow.cursor
+    if envelope["event_type"] == "person.registered":
+        reasons = apply_person_registered(uow, envelope, payload)
+        if not reasons:
+            replay_held(uow, payload["citizen_id"])
+        return reasons
+    person = store.lock_person(cur, payload["citizen_id"])
+    if person is None:
+        store.hold_event(cur, envelope["event_id"], payload["citizen_id"], envelope["event_type"],
+                         envelope["source"], _stored(body))
+        store.set_inbox_status(cur, envelope["event_id"], "held")
+        return None
+    if person["status"] == "deceased":
+        return {"payload.citizen_id": [coded(
+            "deceased", f"the person died on {person['date_of_death'].isoformat()}")]}
+    return APPLY_TO_PERSON[envelope["event_type"]](uow, envelope, payload, person)
+
+
+def replay_held(uow, citizen_id):
+    """Apply the events that waited for this person, in the order they arrived."""
+    cur = uow.cursor
+    for held in store.take_held_events(cur, citizen_id):
+        envelope, _ = parse_envelope(held["body"].encode("utf-8"), _event_type_of(held["body"]))
+        payload = PAYLOAD_SCHEMAS[envelope["event_type"]].load(envelope["payload"])
+        reasons = route(uow, envelope, payload, held["body"].encode("utf-8"))
+        if reasons:
+            reject(uow, envelope["event_id"], envelope["event_type"], envelope["source"], reasons,
+                   held["body"].encode("utf-8"), recorded=True)
+        else:
+            store.set_inbox_status(cur, envelope["event_id"], "applied")
+
+
+def _event_type_of(body):
+    return json.loads(body)["event_type"]
+
+
+def expire_holds(uow, hold_seconds, limit=500):
+    """Reject events held longer than the hold period as ``unknown_citizen``."""
+    expired = store.take_expired_holds(uow.cursor, hold_seconds, limit)
+    for held in expired:
+        reject(uow, held["event_id"], held["event_type"], held["source"],
+               {"payload.citizen_id": [coded(
+                   "unknown_citizen", "no person.registered for this citizen id arrived within"
+                   f" the hold period ({hold_seconds / 86400:g} days)")]},
+               held["body"].encode("utf-8"), recorded=True)
+    return len(expired)
+
+
+def _stored(body):
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:MAX_STORED_BODY]
 
 
 def reject(uow, event_id, event_type, source, reasons, body, recorded=False):
     """Record and announce a rejection, once per event_id.
 
-    ``recorded``: this transaction already wrote the event's inbox row.
+    ``recorded``: this transaction already wrote (or holds) the event's inbox row.
     """
     if recorded:
-        uow.cursor.execute("UPDATE inbox SET status = 'rejected' WHERE event_id = %s", (event_id,))
+        store.set_inbox_status(uow.cursor, event_id, "rejected")
     elif not record_inbox(uow.cursor, event_id, event_type or "unknown", "rejected"):
         return  # a re-delivery
-    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:MAX_STORED_BODY]
-    store.insert_rejection(uow.cursor, event_id, event_type, source, reasons, text)
+    store.insert_rejection(uow.cursor, event_id, event_type, source, reasons, _stored(body))
     uow.emit("intake_rejected", {
         "rejected_event_id": event_id, "event_type": event_type, "source": source,
         "reasons": reasons})
-
-
-def apply_person_registered(uow, envelope, person):
-    registered_on = envelope["occurred_at"].astimezone(VIETNAM).date()
-    reasons = registration_errors(person, registered_on, today_in())
-    if reasons:
-        return {f"payload.{k}": v for k, v in reasons.items()}
-    si_code = store.insert_person(uow.cursor, person, registered_on, envelope["event_id"])
-    if si_code is None:
-        return {"payload.citizen_id": [coded(
-            "already_registered", "this citizen id is already on the register")]}
-    uow.emit("participant_registered", {
-        "citizen_id": person["citizen_id"], "si_code": si_code,
-        "date_of_birth": person["date_of_birth"].isoformat(), "sex": person["sex"],
-        "province_code": person["province_code"], "district_code": person["district_code"],
-        "commune_code": person["commune_code"], "household_id": person["household_id"],
-        "ethnic_minority": person["ethnic_minority"],
-        "registered_on": registered_on.isoformat(), "source_event_id": envelope["event_id"]})
-    return None
-
-
-APPLY = {
-    "person.registered": apply_person_registered,
-}

@@ -53,8 +53,58 @@ class PersonRegisteredSchema(StrictSchema):
             raise ValidationError(reasons)
 
 
+EMPLOYER_CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9._-]{0,31}$", error=coded(
+    "invalid_format", "1-32 capital letters, digits, '.', '_' or '-'"))
+# Groups an employment can give (DOMAIN: employer and employee pay).
+EMPLOYMENT_GROUPS = ("DN", "HC", "HX", "CH", "NN", "TK", "XK")
+
+
+class Money(fields.Integer):
+    """A positive integer number of VND (not a float, not a string)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, validate=validate.Range(
+            min=1, error=coded("invalid_range", "a positive number of VND")), **kwargs)
+
+
+class EmploymentStartedSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    employer_code = fields.String(required=True, validate=EMPLOYER_CODE)
+    monthly_salary = Money(required=True)
+    start_date = fields.Date(required=True)
+    region = fields.Integer(required=True, strict=True, validate=validate.OneOf(
+        (1, 2, 3, 4), error=coded("invalid_choice", "minimum-wage region 1, 2, 3 or 4")))
+    group_code = fields.String(load_default="DN", validate=validate.OneOf(
+        EMPLOYMENT_GROUPS, error=coded("invalid_choice", "an employment HI group: "
+                                       + ", ".join(EMPLOYMENT_GROUPS))))
+
+
+class EmploymentChangedSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    employer_code = fields.String(required=True, validate=EMPLOYER_CODE)
+    monthly_salary = Money(required=True)
+    effective_date = fields.Date(required=True)
+
+
+class EmploymentEndedSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    employer_code = fields.String(required=True, validate=EMPLOYER_CODE)
+    end_date = fields.Date(required=True)
+    reason = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=200))
+
+
+class PersonDiedSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    date_of_death = fields.Date(required=True)
+
+
 # Instances are reused: building a schema copies its fields, which costs
 # more than loading a payload.
 PAYLOAD_SCHEMAS = {
     "person.registered": PersonRegisteredSchema(),
+    "employment.started": EmploymentStartedSchema(),
+    "employment.changed": EmploymentChangedSchema(),
+    "employment.ended": EmploymentEndedSchema(),
+    "person.died": PersonDiedSchema(),
 }

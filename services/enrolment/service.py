@@ -1,29 +1,35 @@
 """The enrolment service: intake of enrolment events and the register."""
 import datetime as dt
+import os
 from pathlib import Path
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from services.enrolment import store
-from services.enrolment.domain import REFERENCE_FILE
 from services.enrolment.domain.citizen_id import citizen_id_format_errors
 from services.enrolment.domain.contributions import RuleViolation, household_hi, voluntary_si
-from services.enrolment.intake import IntakeBatch
+from services.enrolment.intake import IntakeBatch, expire_holds
+from services.enrolment.reference import REFERENCE
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
 from shared.envelope import today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc, check_limit
-from shared.reference import OutOfRange, ReferenceData
+from shared.reference import OutOfRange
 
 INTAKE_EXCHANGE = "enrolment.intake"
 INTAKE_QUEUE = "enrolment.intake"
 EVENTS_EXCHANGE = "enrolment.events"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-REFERENCE = ReferenceData.load(REFERENCE_FILE)
+# How often held events are checked for expiry; the hold period itself is
+# INTAKE.hold_days in the config. Read here because nameko's timer takes its
+# interval when the class is defined.
+HOLD_CHECK_SECONDS = float(os.environ.get("INTAKE_HOLD_CHECK_SECONDS", "60"))
 
 
 def day_or_today(name, value):
@@ -45,12 +51,21 @@ def priced_or_refused(price, *args):
         raise ValidationError({"as_of": [f"out_of_range: {exc}"]}) from None
 
 
-def participant_view(person):
+def _iso(day):
+    return day.isoformat() if day else None
+
+
+def participant_view(person, coverages, book):
     return {
         "citizen_id": person["citizen_id"], "si_code": person["si_code"],
         "full_name": person["full_name"], "date_of_birth": person["date_of_birth"].isoformat(),
         "sex": person["sex"], "province_code": person["province_code"],
-        "status": person["status"], "coverages": [], "cards": [], "book": None,
+        "status": person["status"],
+        "coverages": [dict(c, valid_from=_iso(c["valid_from"]), valid_to=_iso(c["valid_to"]))
+                      for c in coverages],
+        "cards": [],
+        "book": {"book_number": book["book_number"], "issued_on": _iso(book["issued_on"])}
+        if book else None,
     }
 
 
@@ -60,11 +75,23 @@ class EnrolmentService(PlatformRpc):
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
     auth = Auth()
+    config = Config()
 
-    @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")])
+    @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")], single_active=True)
     def consume_intake(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, INTAKE_QUEUE)
         return inbox.apply(deliveries, IntakeBatch)
+
+    @timer(interval=HOLD_CHECK_SECONDS)
+    def expire_held_events(self):
+        """Reject events whose person did not arrive within the hold period."""
+        hold_seconds = float(self.config.get("INTAKE", {}).get("hold_days", 7)) * 86400
+        with self.db.transaction() as cur:
+            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
+            expired = expire_holds(uow, hold_seconds)
+            uow.flush()
+        if expired:
+            self.relay.wake()
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("clerk")
@@ -91,9 +118,11 @@ class EnrolmentService(PlatformRpc):
     def _participant(self, **key):
         with self.db.transaction() as cur:
             person = store.get_person(cur, **key)
-        if person is None:
-            raise NotFound("no participant with that " + next(iter(key)))
-        return participant_view(person)
+            if person is None:
+                raise NotFound("no participant with that " + next(iter(key)))
+            coverages = store.coverages_of(cur, person["citizen_id"])
+            book = store.book_of(cur, person["citizen_id"])
+        return participant_view(person, coverages, book)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("clerk")

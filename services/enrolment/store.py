@@ -51,3 +51,114 @@ def list_rejections(cur, since, after_event_id, limit):
         " ORDER BY received_at, event_id LIMIT %s",
         (since, after_event_id or "", limit))
     return cur.fetchall()
+
+
+def lock_person(cur, citizen_id):
+    """The person's row, locked until the transaction ends (None if unknown)."""
+    cur.execute(f"SELECT {PERSON_COLUMNS}, date_of_death FROM people"
+                " WHERE citizen_id = %s FOR UPDATE", (citizen_id,))
+    return cur.fetchone()
+
+
+def hold_event(cur, event_id, citizen_id, event_type, source, body):
+    cur.execute("INSERT INTO held_events (event_id, citizen_id, event_type, source, body)"
+                " VALUES (%s, %s, %s, %s, %s)", (event_id, citizen_id, event_type, source, body))
+
+
+def take_held_events(cur, citizen_id):
+    """The person's held events in arrival order, removed from the hold."""
+    cur.execute("DELETE FROM held_events WHERE citizen_id = %s RETURNING seq, event_id, body",
+                (citizen_id,))
+    return sorted(cur.fetchall(), key=lambda row: row["seq"])
+
+
+def take_expired_holds(cur, older_than_seconds, limit):
+    cur.execute(
+        "DELETE FROM held_events WHERE seq IN ("
+        " SELECT seq FROM held_events WHERE received_at < now() - %s * interval '1 second'"
+        " ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " RETURNING event_id, event_type, source, body",
+        (older_than_seconds, limit))
+    return cur.fetchall()
+
+
+def set_inbox_status(cur, event_id, status):
+    cur.execute("UPDATE inbox SET status = %s WHERE event_id = %s", (status, event_id))
+
+
+def open_employment(cur, citizen_id, employer_code):
+    cur.execute("SELECT id, region, group_code, start_date FROM employments"
+                " WHERE citizen_id = %s AND employer_code = %s AND end_date IS NULL",
+                (citizen_id, employer_code))
+    return cur.fetchone()
+
+
+def insert_employment(cur, citizen_id, employer_code, region, group_code, start_date):
+    cur.execute("INSERT INTO employments (citizen_id, employer_code, region, group_code, start_date)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (citizen_id, employer_code, region, group_code, start_date))
+    return cur.fetchone()["id"]
+
+
+def end_employment(cur, employment_id, end_date, reason):
+    cur.execute("UPDATE employments SET end_date = %s, end_reason = %s WHERE id = %s",
+                (end_date, reason, employment_id))
+
+
+def insert_salary(cur, employment_id, effective_date, monthly_salary, source_event_id):
+    cur.execute("INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
+                " source_event_id) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (employment_id, effective_date)"
+                " DO UPDATE SET monthly_salary = EXCLUDED.monthly_salary,"
+                " source_event_id = EXCLUDED.source_event_id",
+                (employment_id, effective_date, monthly_salary, source_event_id))
+
+
+def active_schemes(cur, citizen_id):
+    cur.execute("SELECT DISTINCT scheme FROM coverages WHERE citizen_id = %s AND status = 'active'",
+                (citizen_id,))
+    return {row["scheme"] for row in cur.fetchall()}
+
+
+def insert_coverage(cur, citizen_id, scheme, group_code, valid_from, employment_id, source_event_id):
+    cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, employment_id,"
+                " source_event_id) VALUES (%s, %s, %s, %s, %s, %s)",
+                (citizen_id, scheme, group_code, valid_from, employment_id, source_event_id))
+
+
+def end_coverages(cur, citizen_id, valid_to, employment_id=None):
+    """End active coverages (of one employment, or all); returns the schemes ended."""
+    cur.execute("UPDATE coverages SET status = 'ended', valid_to = %s"
+                " WHERE citizen_id = %s AND status = 'active'"
+                " AND (%s::bigint IS NULL OR employment_id = %s) RETURNING scheme",
+                (valid_to, citizen_id, employment_id, employment_id))
+    return {row["scheme"] for row in cur.fetchall()}
+
+
+def end_open_employments(cur, citizen_id, end_date, reason):
+    cur.execute("UPDATE employments SET end_date = greatest(start_date, %s), end_reason = %s"
+                " WHERE citizen_id = %s AND end_date IS NULL", (end_date, reason, citizen_id))
+
+
+def mark_deceased(cur, citizen_id, date_of_death):
+    cur.execute("UPDATE people SET status = 'deceased', date_of_death = %s WHERE citizen_id = %s",
+                (date_of_death, citizen_id))
+
+
+def issue_book(cur, citizen_id, book_number, issued_on):
+    """True if the person had no book yet and now has one."""
+    cur.execute("INSERT INTO books (citizen_id, book_number, issued_on) VALUES (%s, %s, %s)"
+                " ON CONFLICT (citizen_id) DO NOTHING RETURNING citizen_id",
+                (citizen_id, book_number, issued_on))
+    return cur.fetchone() is not None
+
+
+def coverages_of(cur, citizen_id):
+    cur.execute("SELECT scheme, group_code, valid_from, valid_to, status FROM coverages"
+                " WHERE citizen_id = %s ORDER BY valid_from, id", (citizen_id,))
+    return cur.fetchall()
+
+
+def book_of(cur, citizen_id):
+    cur.execute("SELECT book_number, issued_on FROM books WHERE citizen_id = %s", (citizen_id,))
+    return cur.fetchone()

@@ -7,7 +7,8 @@ from nameko.rpc import rpc
 
 from services.reporting import store
 from services.reporting.domain.aggregates import (
-    merge, participant_registered_deltas, rejection_key)
+    coverage_ended_deltas, coverage_started_deltas, merge, participant_registered_deltas,
+    rejection_key)
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
@@ -18,7 +19,12 @@ from shared.platform import PlatformRpc
 
 QUEUE = "reporting.events"
 EVENTS_EXCHANGE = "reporting.events"
-CONSUMED = ("participant_registered", "intake_rejected")
+DELTAS = {
+    "participant_registered": participant_registered_deltas,
+    "coverage_started": coverage_started_deltas,
+    "coverage_ended": coverage_ended_deltas,
+}
+CONSUMED = tuple(DELTAS) + ("intake_rejected",)
 
 
 class AggregatesBatch(EventBatch):
@@ -27,11 +33,10 @@ class AggregatesBatch(EventBatch):
     def __init__(self):
         self.participants = []
         self.rejections = Counter()
-        super().__init__({
-            "participant_registered":
-                lambda uow, body: self.participants.extend(participant_registered_deltas(body)),
-            "intake_rejected": lambda uow, body: self.rejections.update([rejection_key(body)]),
-        })
+        handlers = {key: (lambda uow, body, fn=fn: self.participants.extend(fn(body)))
+                    for key, fn in DELTAS.items()}
+        handlers["intake_rejected"] = lambda uow, body: self.rejections.update([rejection_key(body)])
+        super().__init__(handlers)
 
     def before_commit(self, cur):
         if self.participants:

@@ -13,6 +13,14 @@ def participant_registered_deltas(body):
     return [(body["province_code"], REGISTERED, 1)]
 
 
+def coverage_started_deltas(body):
+    return [(body["province_code"], body["scheme"], 1)]
+
+
+def coverage_ended_deltas(body):
+    return [(body["province_code"], body["scheme"], -1)]
+
+
 def rejection_key(body):
     """The (day, source, event_type) a rejection is counted under."""
     return (body["occurred_at"][:10], body.get("source") or "unknown",

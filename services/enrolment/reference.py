@@ -1,0 +1,5 @@
+"""The enrolment service's reference data, loaded once per process."""
+from services.enrolment.domain import REFERENCE_FILE
+from shared.reference import ReferenceData
+
+REFERENCE = ReferenceData.load(REFERENCE_FILE)
