@@ -124,8 +124,11 @@ class EventBatch(Batch):
     letter rather than a guess.
     """
 
-    def __init__(self, handlers):
+    def __init__(self, handlers, default=None):
+        """``default(uow, routing_key, body)`` takes event types without a
+        handler; without it they are dead letters."""
         self.handlers = handlers
+        self.default = default
 
     def handle(self, uow, delivery):
         try:
@@ -137,9 +140,12 @@ class EventBatch(Batch):
                 or "\x00" in event_id:
             return Outcome(dead_letter_reason="unparseable: no usable event_id")
         handler = self.handlers.get(delivery.routing_key)
-        if handler is None:
+        if handler is None and self.default is None:
             return Outcome(dead_letter_reason=f"no handler for {delivery.routing_key!r}",
                            extra={"event_id": body["event_id"]})
         if record_inbox(uow.cursor, body["event_id"], delivery.routing_key):
-            handler(uow, body)
+            if handler is not None:
+                handler(uow, body)
+            else:
+                self.default(uow, delivery.routing_key, body)
         return ACK

@@ -6,9 +6,12 @@ emits what happened, and returns per-field reasons when the rules refuse the
 event (nothing is changed then) or None.
 """
 import datetime as dt
+import json
 
 from services.enrolment import store
+from services.enrolment.domain.cards import card_number, card_validity, hi_group
 from services.enrolment.domain.compulsory import salary_below_minimum
+from services.enrolment.domain.contributions import RuleViolation, household_hi, voluntary_si
 from services.enrolment.domain.register import registration_errors
 from services.enrolment.reference import REFERENCE
 from shared.envelope import coded, today_in
@@ -66,17 +69,26 @@ def _start_schemes(uow, envelope, person, schemes, group_code, valid_from, emplo
     cur = uow.cursor
     already = store.active_schemes(cur, person["citizen_id"])
     for scheme in schemes:
-        store.insert_coverage(cur, person["citizen_id"], scheme,
-                              group_code if scheme == "health" else None,
+        scheme_group = group_code if scheme == "health" else None
+        store.insert_coverage(cur, person["citizen_id"], scheme, scheme_group,
                               valid_from, employment_id, envelope["event_id"])
         if scheme not in already:
-            uow.emit("coverage_started", {
-                "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
-                "group_code": group_code if scheme == "health" else None,
-                "valid_from": valid_from.isoformat(), "province_code": person["province_code"]})
+            _announce_started(uow, person, scheme, scheme_group, valid_from)
+    if any(s in SI_SCHEMES for s in schemes):
+        _issue_book_once(uow, envelope, person)
+
+
+def _announce_started(uow, person, scheme, group_code, valid_from):
+    uow.emit("coverage_started", {
+        "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
+        "group_code": group_code, "valid_from": valid_from.isoformat(),
+        "province_code": person["province_code"]})
+
+
+def _issue_book_once(uow, envelope, person):
+    """The SI book comes with the first SI coverage; its number is the SI code."""
     issued_on = occurred_on(envelope)
-    if any(s in SI_SCHEMES for s in schemes) and store.issue_book(
-            cur, person["citizen_id"], person["si_code"], issued_on):
+    if store.issue_book(uow.cursor, person["citizen_id"], person["si_code"], issued_on):
         uow.emit("book_issued", {"citizen_id": person["citizen_id"], "book_number": person["si_code"],
                                  "issued_on": issued_on.isoformat(),
                                  "province_code": person["province_code"]})
@@ -89,6 +101,31 @@ def _announce_ended(uow, person, ended, valid_to, reason):
             "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
             "valid_to": valid_to.isoformat(), "reason": reason,
             "province_code": person["province_code"]})
+
+
+def _issue_card(uow, envelope, person, group_code, valid_from, valid_to, reason):
+    """Issue a card; the person's valid card, if any, is superseded by it."""
+    cur = uow.cursor
+    level = hi_group(REFERENCE, group_code, valid_from)["benefit_level"]
+    card = {"card_number": card_number(group_code, level, person["province_code"], person["si_code"]),
+            "group_code": group_code, "benefit_level": level,
+            "valid_from": valid_from, "valid_to": valid_to}
+    current = store.valid_card(cur, person["citizen_id"])
+    if current:
+        store.supersede_card(cur, current["id"])
+    store.insert_card(cur, card, person["citizen_id"], occurred_on(envelope), reason,
+                      envelope["event_id"])
+    uow.emit("card_issued", {
+        "citizen_id": person["citizen_id"], "card_number": card["card_number"],
+        "group_code": group_code, "benefit_level": level, "valid_from": valid_from.isoformat(),
+        "valid_to": valid_to.isoformat() if valid_to else None, "reason": reason,
+        "supersedes": current["card_number"] if current else None,
+        "province_code": person["province_code"]})
+
+
+def _months(first, count):
+    return [dt.date(first.year + (first.month - 1 + i) // 12, (first.month - 1 + i) % 12 + 1, 1)
+            for i in range(count)]
 
 
 def apply_employment_started(uow, envelope, payload, person):
@@ -106,6 +143,7 @@ def apply_employment_started(uow, envelope, payload, person):
     store.insert_salary(cur, employment_id, start, payload["monthly_salary"], envelope["event_id"])
     _start_schemes(uow, envelope, person, EMPLOYMENT_SCHEMES, payload["group_code"], start,
                    employment_id)
+    _issue_card(uow, envelope, person, payload["group_code"], start, None, "employment")
     return None
 
 
@@ -138,6 +176,7 @@ def apply_employment_ended(uow, envelope, payload, person):
     if end > today_in():
         return refuse("end_date", "in_future", "the date is after today")
     store.end_employment(cur, employment["id"], end, payload["reason"])
+    store.close_open_card(cur, person["citizen_id"], employment["group_code"], end)
     ended = store.end_coverages(cur, person["citizen_id"], end, employment_id=employment["id"])
     _announce_ended(uow, person, ended, end, "employment_ended")
     return None
@@ -151,6 +190,9 @@ def apply_person_died(uow, envelope, payload, person):
     cur = uow.cursor
     store.mark_deceased(cur, person["citizen_id"], died)
     store.end_open_employments(cur, person["citizen_id"], died, "death")
+    card = store.valid_card(cur, person["citizen_id"])
+    if card:
+        store.supersede_card(cur, card["id"], "invalidated", min(card["valid_to"] or died, died))
     ended = store.end_coverages(cur, person["citizen_id"], died)
     _announce_ended(uow, person, ended, died, "death")
     uow.emit("participant_died", {"citizen_id": person["citizen_id"], "si_code": person["si_code"],
@@ -159,7 +201,152 @@ def apply_person_died(uow, envelope, payload, person):
     return None
 
 
+def _priced(price, *args):
+    """A pricing rule's refusals as per-field reasons under ``payload.``."""
+    try:
+        return price(REFERENCE, *args), None
+    except RuleViolation as exc:
+        return None, {f"payload.{k}": v for k, v in exc.reasons.items()}
+    except OutOfRange as exc:
+        return None, {"payload.period_start": [coded("out_of_range", str(exc))]}
+
+
+def _amount_errors(paid, expected, what):
+    if paid == expected:
+        return None
+    return refuse("amount_paid", "amount_mismatch",
+                  f"expected {expected:,} VND for {what}, got {paid:,} VND")
+
+
+def _contribution_events(uow, person, rows, scheme):
+    for row in rows:
+        uow.emit("contribution_recorded", {
+            "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
+            "month": row["month"].strftime("%Y-%m"), "contribution_wage": row.get("contribution_wage"),
+            "amount": row["amount"], "state_support": row.get("state_support", 0),
+            "province_code": person["province_code"]})
+
+
+def apply_contribution_paid(uow, envelope, payload, person):
+    if payload["scheme"] == "voluntary_si":
+        return _voluntary_si_paid(uow, envelope, payload, person)
+    return _household_hi_paid(uow, envelope, payload, person)
+
+
+def _already_paid(cur, person, scheme, months):
+    paid = store.months_paid(cur, person["citizen_id"], scheme, months)
+    if paid:
+        return refuse("period_start", "already_paid", "already paid for "
+                      + ", ".join(sorted(m.strftime("%Y-%m") for m in paid)))
+    return None
+
+
+def _voluntary_si_paid(uow, envelope, payload, person):
+    cur, first = uow.cursor, payload["period_start"]
+    if "compulsory_si" in store.active_schemes(cur, person["citizen_id"]):
+        return refuse("scheme", "in_compulsory_si",
+                      "a person in compulsory SI cannot also pay voluntary SI")
+    if _add_years(person["date_of_birth"], 15) > first:
+        return refuse("period_start", "too_young", "voluntary SI is from the age of 15")
+    group = payload["support_group"] or "other"
+    priced, reasons = _priced(voluntary_si, payload["declared_income"], payload["months"], group, first)
+    if reasons:
+        return reasons
+    amounts = priced.amounts
+    months = _months(first, payload["months"])
+    reasons = (_amount_errors(payload["amount_paid"], amounts["total_payable"],
+                              f"{payload['months']} months at {payload['declared_income']:,} VND,"
+                              f" support group {group}")
+               or _already_paid(cur, person, "voluntary_si", months))
+    if reasons:
+        return reasons
+    rows = [{"citizen_id": person["citizen_id"], "scheme": "voluntary_si", "month": month,
+             "contribution_wage": payload["declared_income"], "amount": amounts["monthly_payable"],
+             "state_support": amounts["monthly_state_support"], "channel": payload["channel"],
+             "details": json.dumps({"support_group": group}), "source_event_id": envelope["event_id"]}
+            for month in months]
+    store.record_contributions(cur, rows)
+    last_day = _months(months[-1], 2)[1] - dt.timedelta(days=1)
+    if store.extend_or_open_coverage(cur, person["citizen_id"], "voluntary_si", None, first,
+                                     last_day, envelope["event_id"]):
+        _announce_started(uow, person, "voluntary_si", None, first)
+    _issue_book_once(uow, envelope, person)
+    _contribution_events(uow, person, [dict(r, amount=amounts["monthly_gross"]) for r in rows],
+                         "voluntary_si")
+    return None
+
+
+def _household_hi_paid(uow, envelope, payload, person):
+    cur, first = uow.cursor, payload["period_start"]
+    position = store.household_members_paying(cur, payload["household_id"], first,
+                                              person["citizen_id"]) + 1
+    priced, reasons = _priced(household_hi, position, payload["months"], first)
+    if reasons:
+        return reasons
+    member = priced.amounts["members"][position - 1]
+    months = _months(first, payload["months"])
+    reasons = (_amount_errors(payload["amount_paid"], member["total"],
+                              f"household member {position} for {payload['months']} months")
+               or _already_paid(cur, person, "household_hi", months))
+    if reasons:
+        return reasons
+    validity, reasons = _validity(occurred_on(envelope), payload["months"], person, "household", cur)
+    if reasons:
+        return reasons
+    rows = [{"citizen_id": person["citizen_id"], "scheme": "household_hi", "month": month,
+             "amount": member["monthly"], "household_id": payload["household_id"],
+             "household_position": position, "channel": payload["channel"],
+             "source_event_id": envelope["event_id"]} for month in months]
+    store.record_contributions(cur, rows)
+    _cover_health(uow, envelope, person, "GD", validity, "household")
+    _contribution_events(uow, person, rows, "household_hi")
+    return None
+
+
+def _validity(paid_on, months, person, participation, cur):
+    try:
+        return card_validity(paid_on=paid_on, months=months,
+                             previous_valid_to=store.last_card_end(cur, person["citizen_id"]),
+                             participation=participation, date_of_birth=person["date_of_birth"],
+                             as_of=max(paid_on, today_in())), None
+    except RuleViolation as exc:
+        return None, {f"payload.{k}": v for k, v in exc.reasons.items()}
+
+
+def _cover_health(uow, envelope, person, group_code, validity, reason):
+    if store.extend_or_open_coverage(uow.cursor, person["citizen_id"], "health", group_code,
+                                     validity.valid_from, validity.valid_to, envelope["event_id"]):
+        _announce_started(uow, person, "health", group_code, validity.valid_from)
+    _issue_card(uow, envelope, person, group_code, validity.valid_from, validity.valid_to, reason)
+
+
+PAYER_PARTICIPATION = {"state": "state", "household": "household", "employer": "employment",
+                       "sponsor": "sponsor"}
+
+
+def apply_health_enrolled(uow, envelope, payload, person):
+    try:
+        hi_group(REFERENCE, payload["group_code"], payload["valid_from"])
+    except RuleViolation as exc:
+        return {f"payload.{k}": v for k, v in exc.reasons.items()}
+    validity, reasons = _validity(payload["valid_from"], payload["months"], person,
+                                  PAYER_PARTICIPATION[payload["payer"]], uow.cursor)
+    if reasons:
+        return reasons
+    _cover_health(uow, envelope, person, payload["group_code"], validity, "enrolment")
+    return None
+
+
+def _add_years(day, years):
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 Feb
+        return day.replace(year=day.year + years, day=28)
+
+
 APPLY_TO_PERSON = {
+    "contribution.paid": apply_contribution_paid,
+    "health.enrolled": apply_health_enrolled,
     "employment.started": apply_employment_started,
     "employment.changed": apply_employment_changed,
     "employment.ended": apply_employment_ended,

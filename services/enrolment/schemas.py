@@ -1,4 +1,6 @@
 """What enters and leaves the enrolment service."""
+import datetime as dt
+
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from services.enrolment.domain.citizen_id import (
@@ -94,6 +96,61 @@ class EmploymentEndedSchema(StrictSchema):
                            validate=validate.Length(max=200))
 
 
+class Month(fields.String):
+    """``YYYY-MM``, loaded as the first day of that month."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            year, month = text.split("-")
+            if len(year) != 4 or len(month) != 2:
+                raise ValueError
+            return dt.date(int(year), int(month), 1)
+        except ValueError:
+            raise ValidationError(coded("invalid_month", "a month as YYYY-MM")) from None
+
+
+SUPPORT_GROUPS = ("poor", "near_poor", "ethnic_minority", "other")
+HOUSEHOLD_ID = validate.Length(min=1, max=32, error=coded("invalid_length", "1-32 characters"))
+
+
+class ContributionPaidSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    scheme = fields.String(required=True, validate=validate.OneOf(
+        ("voluntary_si", "household_hi"), error=coded("invalid_choice", "voluntary_si or household_hi")))
+    period_start = Month(required=True)
+    months = fields.Integer(required=True, strict=True)
+    amount_paid = Money(required=True)
+    channel = fields.String(required=True, validate=validate.Length(
+        min=1, max=32, error=coded("invalid_length", "1-32 characters")))
+    declared_income = Money(load_default=None, allow_none=True)
+    support_group = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(
+        SUPPORT_GROUPS, error=coded("invalid_choice", ", ".join(SUPPORT_GROUPS))))
+    household_id = fields.String(load_default=None, allow_none=True, validate=HOUSEHOLD_ID)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _fields_of_the_scheme(self, data, **kwargs):
+        if data["scheme"] == "voluntary_si" and data.get("declared_income") is None:
+            raise ValidationError({"declared_income": [coded("required", "required for voluntary_si")]})
+        if data["scheme"] == "household_hi" and not data.get("household_id"):
+            raise ValidationError({"household_id": [coded("required", "required for household_hi")]})
+
+
+PAYERS = ("state", "household", "employer", "sponsor")
+
+
+class HealthEnrolledSchema(StrictSchema):
+    citizen_id = CitizenId(required=True)
+    group_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z]{2}$", error=coded("invalid_format", "two capital letters")))
+    valid_from = fields.Date(required=True)
+    months = fields.Integer(required=True, strict=True, validate=validate.Range(
+        min=1, max=60, error=coded("invalid_range", "1 to 60 months")))
+    household_id = fields.String(load_default=None, allow_none=True, validate=HOUSEHOLD_ID)
+    payer = fields.String(load_default="state", validate=validate.OneOf(
+        PAYERS, error=coded("invalid_choice", ", ".join(PAYERS))))
+
+
 class PersonDiedSchema(StrictSchema):
     citizen_id = CitizenId(required=True)
     date_of_death = fields.Date(required=True)
@@ -107,4 +164,6 @@ PAYLOAD_SCHEMAS = {
     "employment.changed": EmploymentChangedSchema(),
     "employment.ended": EmploymentEndedSchema(),
     "person.died": PersonDiedSchema(),
+    "contribution.paid": ContributionPaidSchema(),
+    "health.enrolled": HealthEnrolledSchema(),
 }

@@ -1,5 +1,6 @@
 """The enrolment service: intake of enrolment events and the register."""
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 
@@ -14,13 +15,15 @@ from services.enrolment.intake import IntakeBatch, expire_holds
 from services.enrolment.reference import REFERENCE
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
-from shared.db import Database
+from shared.db import Database, is_retryable
 from shared.envelope import today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc, check_limit
 from shared.reference import OutOfRange
+
+log = logging.getLogger(__name__)
 
 INTAKE_EXCHANGE = "enrolment.intake"
 INTAKE_QUEUE = "enrolment.intake"
@@ -55,7 +58,7 @@ def _iso(day):
     return day.isoformat() if day else None
 
 
-def participant_view(person, coverages, book):
+def participant_view(person, coverages, book, cards):
     return {
         "citizen_id": person["citizen_id"], "si_code": person["si_code"],
         "full_name": person["full_name"], "date_of_birth": person["date_of_birth"].isoformat(),
@@ -63,7 +66,8 @@ def participant_view(person, coverages, book):
         "status": person["status"],
         "coverages": [dict(c, valid_from=_iso(c["valid_from"]), valid_to=_iso(c["valid_to"]))
                       for c in coverages],
-        "cards": [],
+        "cards": [dict(c, valid_from=_iso(c["valid_from"]), valid_to=_iso(c["valid_to"]))
+                  for c in cards],
         "book": {"book_number": book["book_number"], "issued_on": _iso(book["issued_on"])}
         if book else None,
     }
@@ -86,10 +90,16 @@ class EnrolmentService(PlatformRpc):
     def expire_held_events(self):
         """Reject events whose person did not arrive within the hold period."""
         hold_seconds = float(self.config.get("INTAKE", {}).get("hold_days", 7)) * 86400
-        with self.db.transaction() as cur:
-            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
-            expired = expire_holds(uow, hold_seconds)
-            uow.flush()
+        try:
+            with self.db.transaction() as cur:
+                uow = UnitOfWork(cur, EVENTS_EXCHANGE)
+                expired = expire_holds(uow, hold_seconds)
+                uow.flush()
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            log.warning("expiring held events: %s; next tick retries", type(exc).__name__)
+            return
         if expired:
             self.relay.wake()
 
@@ -122,7 +132,8 @@ class EnrolmentService(PlatformRpc):
                 raise NotFound("no participant with that " + next(iter(key)))
             coverages = store.coverages_of(cur, person["citizen_id"])
             book = store.book_of(cur, person["citizen_id"])
-        return participant_view(person, coverages, book)
+            cards = store.cards_of(cur, person["citizen_id"])
+        return participant_view(person, coverages, book, cards)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("clerk")

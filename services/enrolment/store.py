@@ -162,3 +162,88 @@ def coverages_of(cur, citizen_id):
 def book_of(cur, citizen_id):
     cur.execute("SELECT book_number, issued_on FROM books WHERE citizen_id = %s", (citizen_id,))
     return cur.fetchone()
+
+
+def valid_card(cur, citizen_id):
+    cur.execute("SELECT id, card_number, group_code, benefit_level, valid_from, valid_to FROM cards"
+                " WHERE citizen_id = %s AND status = 'valid'", (citizen_id,))
+    return cur.fetchone()
+
+
+def last_card_end(cur, citizen_id):
+    cur.execute("SELECT max(valid_to) AS valid_to FROM cards WHERE citizen_id = %s", (citizen_id,))
+    return cur.fetchone()["valid_to"]
+
+
+def supersede_card(cur, card_id, status="superseded", valid_to=None):
+    cur.execute("UPDATE cards SET status = %s, valid_to = coalesce(%s, valid_to) WHERE id = %s",
+                (status, valid_to, card_id))
+
+
+def close_open_card(cur, citizen_id, group_code, valid_to):
+    """An employment card runs until the employment ends."""
+    cur.execute("UPDATE cards SET valid_to = %s WHERE citizen_id = %s AND status = 'valid'"
+                " AND group_code = %s AND valid_to IS NULL", (valid_to, citizen_id, group_code))
+
+
+def insert_card(cur, card, citizen_id, issued_on, reason, source_event_id):
+    cur.execute("INSERT INTO cards (card_number, citizen_id, group_code, benefit_level, valid_from,"
+                " valid_to, issued_on, reason, source_event_id)"
+                " VALUES (%(card_number)s, %(citizen_id)s, %(group_code)s, %(benefit_level)s,"
+                " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s)",
+                dict(card, citizen_id=citizen_id, issued_on=issued_on, reason=reason,
+                     source_event_id=source_event_id))
+
+
+def cards_of(cur, citizen_id):
+    cur.execute("SELECT card_number, group_code, benefit_level, valid_from, valid_to, status"
+                " FROM cards WHERE citizen_id = %s ORDER BY id", (citizen_id,))
+    return cur.fetchall()
+
+
+def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, valid_to, event_id):
+    """Extend the active coverage of ``scheme`` to ``valid_to``, or open one.
+
+    Returns True when a new coverage period was opened."""
+    cur.execute("UPDATE coverages SET valid_to = greatest(valid_to, %s)"
+                " WHERE citizen_id = %s AND scheme = %s AND status = 'active'"
+                " AND employment_id IS NULL RETURNING id",
+                (valid_to, citizen_id, scheme))
+    if cur.fetchone():
+        return False
+    cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
+                " source_event_id) VALUES (%s, %s, %s, %s, %s, %s)",
+                (citizen_id, scheme, group_code, valid_from, valid_to, event_id))
+    return True
+
+
+def record_contributions(cur, rows):
+    """Insert contribution months; returns how many were new (a month is paid once)."""
+    inserted = 0
+    for row in rows:
+        cur.execute(
+            "INSERT INTO contributions (citizen_id, scheme, month, contribution_wage, amount,"
+            " state_support, household_id, household_position, channel, employment_id, details,"
+            " source_event_id) VALUES (%(citizen_id)s, %(scheme)s, %(month)s,"
+            " %(contribution_wage)s, %(amount)s, %(state_support)s, %(household_id)s,"
+            " %(household_position)s, %(channel)s, %(employment_id)s, %(details)s,"
+            " %(source_event_id)s) ON CONFLICT DO NOTHING RETURNING id",
+            dict({"contribution_wage": None, "state_support": 0, "household_id": None,
+                  "household_position": None, "channel": None, "employment_id": None,
+                  "details": "{}"}, **row))
+        inserted += cur.fetchone() is not None
+    return inserted
+
+
+def months_paid(cur, citizen_id, scheme, months):
+    cur.execute("SELECT month FROM contributions WHERE citizen_id = %s AND scheme = %s"
+                " AND month = ANY(%s)", (citizen_id, scheme, months))
+    return [row["month"] for row in cur.fetchall()]
+
+
+def household_members_paying(cur, household_id, month, excluding):
+    """Members of a household already paying household HI for ``month``."""
+    cur.execute("SELECT count(DISTINCT citizen_id) AS n FROM contributions"
+                " WHERE household_id = %s AND month = %s AND scheme = 'household_hi'"
+                " AND citizen_id <> %s", (household_id, month, excluding))
+    return cur.fetchone()["n"]

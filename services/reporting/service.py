@@ -1,5 +1,6 @@
 """The reporting service: aggregates built from the other services' events."""
 import datetime as dt
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -24,25 +25,47 @@ DELTAS = {
     "coverage_started": coverage_started_deltas,
     "coverage_ended": coverage_ended_deltas,
 }
-CONSUMED = tuple(DELTAS) + ("intake_rejected",)
 
 
 class AggregatesBatch(EventBatch):
-    """Changes gathered over one batch, written once before it commits."""
+    """Changes gathered over one batch, written once before it commits.
+
+    Reporting subscribes to every event the other services publish and
+    archives each one (the archive is what a rebuild replays); the types it
+    does not aggregate yet are archived only.
+    """
 
     def __init__(self):
         self.participants = []
         self.rejections = Counter()
-        handlers = {key: (lambda uow, body, fn=fn: self.participants.extend(fn(body)))
-                    for key, fn in DELTAS.items()}
-        handlers["intake_rejected"] = lambda uow, body: self.rejections.update([rejection_key(body)])
-        super().__init__(handlers)
+        self.archived = []
+        handlers = {key: self._aggregating(fn) for key, fn in DELTAS.items()}
+        handlers["intake_rejected"] = self._counting_rejection
+        super().__init__(handlers, default=lambda uow, routing_key, body: None)
+
+    def _aggregating(self, deltas_of):
+        def handle(uow, body):
+            self.participants.extend(deltas_of(body))
+        return handle
+
+    def _counting_rejection(self, uow, body):
+        self.rejections.update([rejection_key(body)])
+
+    def handle(self, uow, delivery):
+        outcome = super().handle(uow, delivery)
+        if not outcome.dead_letter_reason:
+            # a re-delivered event is archived once: the archive is keyed by event_id
+            self.archived.append((json.loads(delivery.body)["event_id"], delivery.exchange,
+                                  delivery.routing_key, delivery.body.decode("utf-8")))
+        return outcome
 
     def before_commit(self, cur):
         if self.participants:
             store.add_to_counts(cur, merge(self.participants))
         if self.rejections:
             store.add_rejections(cur, self.rejections)
+        if self.archived:
+            store.archive(cur, self.archived)
 
 
 class ReportingService(PlatformRpc):
@@ -52,7 +75,7 @@ class ReportingService(PlatformRpc):
     relay = OutboxRelay()
     auth = Auth()
 
-    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in CONSUMED])
+    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", "#"), ("benefits.events", "#")])
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
         return inbox.apply(deliveries, AggregatesBatch)

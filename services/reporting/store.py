@@ -32,3 +32,10 @@ def rejection_counts(cur, since_day):
     cur.execute("SELECT day, source, event_type, rejections FROM rejection_counts"
                 " WHERE day >= %s ORDER BY day, source, event_type", (since_day,))
     return cur.fetchall()
+
+
+def archive(cur, events):
+    """Keep consumed events, in the order they were applied."""
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO event_archive (event_id, exchange, routing_key, body) VALUES %s"
+        " ON CONFLICT (event_id) DO NOTHING", events)

@@ -132,3 +132,85 @@ def test_a_burst_for_one_person_takes_effect_in_publish_order(intake, rpc_as):
     participant = clerk.enrolment.get_participant(citizen_id)
     assert active(participant) == ["compulsory_si", "health", "unemployment"]
     assert {c["valid_from"] for c in participant["coverages"] if c["status"] == "active"} == {"2021-01-01"}
+
+
+def paid(citizen_id, scheme, period, months, amount, **extra):
+    return dict({"citizen_id": citizen_id, "scheme": scheme, "period_start": period, "months": months,
+                 "amount_paid": amount, "channel": "post-office"}, **extra)
+
+
+def test_voluntary_si_payment_is_checked_against_the_rules_and_opens_cover(intake, rpc_as):
+    clerk = rpc_as("clerk")
+    citizen_id = registered(intake, clerk, province="17", born="1980-05-05")
+    # 22% of 1,500,000 = 330,000 a month, less 50% of it for a poor household from 1 Jul 2025
+    wrong = settled(clerk, intake.publish("contribution.paid", paid(
+        citizen_id, "voluntary_si", "2025-08", 3, 500_000, declared_income=1_500_000,
+        support_group="poor")))
+    assert wrong["status"] == "rejected"
+    assert "expected 495,000 VND" in wrong["reasons"]["payload.amount_paid"][0]
+    right = settled(clerk, intake.publish("contribution.paid", paid(
+        citizen_id, "voluntary_si", "2025-08", 3, 495_000, declared_income=1_500_000,
+        support_group="poor")))
+    assert right["status"] == "applied"
+    participant = clerk.enrolment.get_participant(citizen_id)
+    voluntary = [c for c in participant["coverages"] if c["scheme"] == "voluntary_si"]
+    assert [(c["valid_from"], c["valid_to"]) for c in voluntary] == [("2025-08-01", "2025-10-31")]
+    assert participant["book"]["book_number"] == participant["si_code"]
+    again = settled(clerk, intake.publish("contribution.paid", paid(
+        citizen_id, "voluntary_si", "2025-10", 1, 165_000, declared_income=1_500_000,
+        support_group="poor")))
+    assert again["reasons"]["payload.period_start"][0].startswith("already_paid:")
+
+
+def test_household_members_pay_by_position_and_get_gd_cards(intake, rpc_as):
+    clerk = rpc_as("clerk")
+    household = f"HH-{person()['citizen_id'][-6:]}"
+    first = registered(intake, clerk, province="42", household_id=household)
+    second = registered(intake, clerk, province="42", sex="female", household_id=household)
+    # base salary 2,340,000 in Jan 2025: 105,300 then 73,710 a month
+    assert settled(clerk, intake.publish("contribution.paid", paid(
+        first, "household_hi", "2025-01", 3, 315_900, household_id=household)))["status"] == "applied"
+    second_wrong = settled(clerk, intake.publish("contribution.paid", paid(
+        second, "household_hi", "2025-01", 3, 315_900, household_id=household)))
+    assert "expected 221,130 VND" in second_wrong["reasons"]["payload.amount_paid"][0]
+    assert settled(clerk, intake.publish("contribution.paid", paid(
+        second, "household_hi", "2025-01", 3, 221_130, household_id=household)))["status"] == "applied"
+
+    participant = clerk.enrolment.get_participant(first)
+    [card] = participant["cards"]
+    assert card["card_number"] == "GD442" + participant["si_code"] and len(card["card_number"]) == 15
+    # first-time household participant: covered 30 days after paying (paid 2024-01-16)
+    assert (card["valid_from"], card["valid_to"]) == ("2024-02-15", "2024-05-14")
+
+
+def test_a_new_card_supersedes_the_old_one(intake, rpc_as):
+    clerk = rpc_as("clerk")
+    household = f"HH-{person()['citizen_id'][-6:]}"
+    citizen_id = registered(intake, clerk, household_id=household)
+    intake.publish("contribution.paid", paid(citizen_id, "household_hi", "2025-01", 3, 315_900,
+                                             household_id=household))
+    assert settled(clerk, intake.publish("employment.started", employment(
+        citizen_id, start="2024-03-01", group_code="HC")))["status"] == "applied"
+    cards = clerk.enrolment.get_participant(citizen_id)["cards"]
+    assert [(c["group_code"], c["status"]) for c in cards] == [("GD", "superseded"), ("HC", "valid")]
+    assert cards[1]["card_number"].startswith("HC4")
+
+
+def test_a_child_under_six_is_covered_to_school_age(intake, rpc_as):
+    clerk = rpc_as("clerk")
+    child = registered(intake, clerk, born="2021-03-10", province="79")
+    assert settled(clerk, intake.publish("health.enrolled", {
+        "citizen_id": child, "group_code": "TE", "valid_from": "2021-03-10", "months": 12,
+        "payer": "state"}))["status"] == "applied"
+    [card] = clerk.enrolment.get_participant(child)["cards"]
+    assert card["card_number"].startswith("TE179")
+    # 6th birthday 10 Mar 2027 is before 30 Sep: covered to 30 Sep 2027
+    assert (card["valid_from"], card["valid_to"]) == ("2021-03-10", "2027-09-30")
+
+
+def test_unknown_hi_group_is_rejected(intake, rpc_as):
+    clerk = rpc_as("clerk")
+    citizen_id = registered(intake, clerk)
+    status = settled(clerk, intake.publish("health.enrolled", {
+        "citizen_id": citizen_id, "group_code": "ZZ", "valid_from": "2025-01-01", "months": 12}))
+    assert status["reasons"]["payload.group_code"][0].startswith("unknown_group:")

@@ -175,18 +175,21 @@ def test_two_relays_at_once_publish_each_event_once(pool, database_dsn, schema, 
         p.close()
 
 
-def test_pool_recovers_when_the_server_drops_its_connections(pool, database_dsn, schema):
+def test_pool_recovers_when_the_server_drops_its_connections(database_dsn, schema):
     import psycopg2
 
-    # fill the pool with several idle connections
+    from shared.db import Pool
+
+    # only this pool's connections are tagged, so only they are dropped
+    pool = Pool(database_dsn + "?application_name=pool-recovery-test", schema, 4)
     with pool.transaction(), pool.transaction(), pool.transaction():
-        pass
+        pass  # three idle connections in the pool
     admin = psycopg2.connect(database_dsn)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND query NOT ILIKE '%%pg_stat_activity%%' AND application_name = ''")
+        cur.execute("SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity"
+                    " WHERE application_name = 'pool-recovery-test'")
+        assert cur.fetchone()[0] == 3
     admin.close()
     with pytest.raises(psycopg2.OperationalError):
         with pool.transaction() as cur:  # the first caller meets a dead connection ...
@@ -194,3 +197,4 @@ def test_pool_recovers_when_the_server_drops_its_connections(pool, database_dsn,
     with pool.transaction() as cur:      # ... and nobody after it does
         cur.execute("SELECT 1 AS ok")
         assert cur.fetchone()["ok"] == 1
+    pool.close()
