@@ -62,8 +62,10 @@ class Caller:
         self.role = tokens.get(digest) if digest else None
         self.token_ref = digest[:12] if digest else None
         self.audited = False
+        self.method, self.detail = None, {}
 
     def require(self, method, roles, detail):
+        self.method, self.detail = method, detail
         if self.role == "admin" or self.role in roles:
             return
         with self.pool.transaction() as cur:
@@ -74,9 +76,13 @@ class Caller:
             raise Unauthorized("unknown token")
         raise Unauthorized(f"role {self.role} may not call {method}")
 
-    def audit(self, cur, method, detail, outcome="ok"):
-        """Write the audit row inside the caller's own transaction."""
-        write_audit(cur, method, self.role, self.token_ref, outcome, detail)
+    def audit(self, cur, extra=None, outcome="ok"):
+        """Write the audit row of this call inside the caller's own transaction.
+
+        The row holds the method and its arguments, and ``extra`` if given.
+        """
+        write_audit(cur, self.method, self.role, self.token_ref, outcome,
+                    dict(self.detail, **(extra or {})))
         self.audited = True
 
 
@@ -113,13 +119,12 @@ def authorised(*roles, changes_data=False):
             except Exception as exc:
                 if changes_data and not self.auth.audited:
                     with self.auth.pool.transaction() as cur:
-                        write_audit(cur, fn.__name__, self.auth.role, self.auth.token_ref,
-                                    "failed", dict(detail, error=type(exc).__name__))
+                        self.auth.audit(cur, {"error": type(exc).__name__}, outcome="failed")
                 raise
             if changes_data and not self.auth.audited:
                 log.error("%s changed data without auditing in its transaction", fn.__name__)
                 with self.auth.pool.transaction() as cur:
-                    self.auth.audit(cur, fn.__name__, detail)
+                    self.auth.audit(cur)
             return result
         return wrapper
     return decorate

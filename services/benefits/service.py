@@ -24,7 +24,17 @@ def on_participant_registered(uow, body):
     store.upsert_person(uow.cursor, PARTICIPANT_REGISTERED.load(body))
 
 
-HANDLERS = {"participant_registered": on_participant_registered}
+def on_participant_corrected(uow, body):
+    store.correct_person(uow.cursor, body)
+
+
+def on_participant_died(uow, body):
+    store.mark_deceased(uow.cursor, body["citizen_id"], body["date_of_death"])
+
+
+HANDLERS = {"participant_registered": on_participant_registered,
+            "participant_corrected": on_participant_corrected,
+            "participant_died": on_participant_died}
 
 
 class BenefitsService(PlatformRpc):
@@ -50,4 +60,5 @@ class BenefitsService(PlatformRpc):
             person = store.get_person(cur, citizen_id)
         if person is None:
             raise NotFound("benefits has no record of that citizen id")
-        return dict(person, date_of_birth=person["date_of_birth"].isoformat())
+        return dict(person, date_of_birth=person["date_of_birth"].isoformat(),
+                    date_of_death=person["date_of_death"] and person["date_of_death"].isoformat())

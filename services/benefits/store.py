@@ -13,6 +13,17 @@ def upsert_person(cur, body):
 
 
 def get_person(cur, citizen_id):
-    cur.execute("SELECT citizen_id, si_code, date_of_birth, sex, province_code, status"
-                " FROM people WHERE citizen_id = %s", (citizen_id,))
+    cur.execute("SELECT citizen_id, si_code, date_of_birth, sex, province_code, status,"
+                " date_of_death FROM people WHERE citizen_id = %s", (citizen_id,))
     return cur.fetchone()
+
+
+def correct_person(cur, body):
+    cur.execute("UPDATE people SET date_of_birth = %(date_of_birth)s, sex = %(sex)s,"
+                " province_code = %(province_code)s, updated_at = now()"
+                " WHERE citizen_id = %(citizen_id)s", body)
+
+
+def mark_deceased(cur, citizen_id, date_of_death):
+    cur.execute("UPDATE people SET status = 'deceased', date_of_death = %s, updated_at = now()"
+                " WHERE citizen_id = %s", (date_of_death, citizen_id))

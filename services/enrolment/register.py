@@ -201,14 +201,14 @@ def apply_person_died(uow, envelope, payload, person):
     return None
 
 
-def _priced(price, *args):
+def _priced(price, *args, date_field="payload.period_start"):
     """A pricing rule's refusals as per-field reasons under ``payload.``."""
     try:
         return price(REFERENCE, *args), None
     except RuleViolation as exc:
         return None, {f"payload.{k}": v for k, v in exc.reasons.items()}
     except OutOfRange as exc:
-        return None, {"payload.period_start": [coded("out_of_range", str(exc))]}
+        return None, {date_field: [coded("out_of_range", str(exc))]}
 
 
 def _amount_errors(paid, expected, what):
@@ -337,6 +337,81 @@ def apply_health_enrolled(uow, envelope, payload, person):
     return None
 
 
+def apply_sponsorship_granted(uow, envelope, grant, person):
+    """A sponsor pays a health card or voluntary SI (with a book) for a person in hardship.
+
+    The amount must be what the rules charge: a health card as a household's
+    first member, voluntary SI on the rural poverty line with the support of
+    group 'other'. Grants past the programme's budget are refused.
+    """
+    cur, granted_on = uow.cursor, occurred_on(envelope)
+    programme = store.lock_programme(cur, grant["programme_code"])
+    if programme is None:
+        return refuse("programme_code", "unknown_programme", "no programme with this code")
+    if grant["sponsor"] not in programme["sponsors"]:
+        return refuse("sponsor", "unknown_sponsor", "not a sponsor of this programme")
+    remaining = programme["budget"] - programme["spent"]
+    if grant["amount"] > remaining:
+        return refuse("amount", "over_budget", f"the programme has {remaining:,} VND left")
+    poverty_line = REFERENCE.value("rural_poverty_line", granted_on)
+    if grant["benefit"] == "health_card":
+        priced, reasons = _priced(household_hi, 1, 12, granted_on, date_field="occurred_at")
+    else:
+        priced, reasons = _priced(voluntary_si, poverty_line, grant["months"], "other", granted_on,
+                                  date_field="occurred_at")
+    if reasons:
+        return reasons
+    expected = (priced.amounts["members"][0]["monthly"] * grant["months"]
+                if grant["benefit"] == "health_card" else priced.amounts["total_payable"])
+    if grant["amount"] != expected:
+        return refuse("amount", "amount_mismatch", f"expected {expected:,} VND for a"
+                      f" {grant['benefit']} of {grant['months']} months, got {grant['amount']:,} VND")
+    if grant["benefit"] == "health_card":
+        validity, reasons = _validity(granted_on, grant["months"], person, "sponsor", cur)
+        if reasons:
+            return reasons
+        _cover_health(uow, envelope, person, "GD", validity, "sponsorship")
+    else:
+        reasons = _sponsored_voluntary_si(uow, envelope, person, grant, priced, poverty_line, granted_on)
+        if reasons:
+            return reasons
+    store.record_grant(cur, envelope["event_id"], grant, granted_on)
+    uow.emit("sponsorship_granted", {
+        "programme_code": grant["programme_code"], "sponsor": grant["sponsor"],
+        "citizen_id": person["citizen_id"], "benefit": grant["benefit"], "months": grant["months"],
+        "amount": grant["amount"], "granted_on": granted_on.isoformat(),
+        "province_code": person["province_code"]})
+    return None
+
+
+def _sponsored_voluntary_si(uow, envelope, person, grant, priced, income, granted_on):
+    cur = uow.cursor
+    if "compulsory_si" in store.active_schemes(cur, person["citizen_id"]):
+        return refuse("citizen_id", "in_compulsory_si",
+                      "a person in compulsory SI cannot also pay voluntary SI")
+    first = granted_on.replace(day=1)
+    months = _months(first, grant["months"])
+    reasons = _already_paid(cur, person, "voluntary_si", months)
+    if reasons:
+        return reasons
+    amounts = priced.amounts
+    rows = [{"citizen_id": person["citizen_id"], "scheme": "voluntary_si", "month": month,
+             "contribution_wage": income, "amount": amounts["monthly_payable"],
+             "state_support": amounts["monthly_state_support"], "channel": "sponsor",
+             "details": json.dumps({"support_group": "other", "sponsor": grant["sponsor"],
+                                    "programme_code": grant["programme_code"]}, ensure_ascii=False),
+             "source_event_id": envelope["event_id"]} for month in months]
+    store.record_contributions(cur, rows)
+    last_day = _months(months[-1], 2)[1] - dt.timedelta(days=1)
+    if store.extend_or_open_coverage(cur, person["citizen_id"], "voluntary_si", None, first,
+                                     last_day, envelope["event_id"]):
+        _announce_started(uow, person, "voluntary_si", None, first)
+    _issue_book_once(uow, envelope, person)
+    _contribution_events(uow, person, [dict(r, amount=amounts["monthly_gross"]) for r in rows],
+                         "voluntary_si")
+    return None
+
+
 def _add_years(day, years):
     try:
         return day.replace(year=day.year + years)
@@ -345,6 +420,7 @@ def _add_years(day, years):
 
 
 APPLY_TO_PERSON = {
+    "sponsorship.granted": apply_sponsorship_granted,
     "contribution.paid": apply_contribution_paid,
     "health.enrolled": apply_health_enrolled,
     "employment.started": apply_employment_started,

@@ -151,6 +151,47 @@ class HealthEnrolledSchema(StrictSchema):
         PAYERS, error=coded("invalid_choice", ", ".join(PAYERS))))
 
 
+BENEFITS = ("health_card", "si_book")
+
+
+class SponsorshipGrantedSchema(StrictSchema):
+    programme_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z0-9][A-Z0-9._-]{0,31}$", error=coded("invalid_format", "1-32 capital letters or digits")))
+    sponsor = fields.String(required=True, validate=validate.Length(
+        min=1, max=100, error=coded("invalid_length", "1-100 characters")))
+    citizen_id = CitizenId(required=True)
+    benefit = fields.String(required=True, validate=validate.OneOf(
+        BENEFITS, error=coded("invalid_choice", "health_card or si_book")))
+    months = fields.Integer(required=True, strict=True, validate=validate.OneOf(
+        (1, 3, 6, 12), error=coded("invalid_choice", "1, 3, 6 or 12 months")))
+    amount = Money(required=True)
+
+
+class ProgrammeSchema(StrictSchema):
+    """An operator's new sponsored programme."""
+    programme_code = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z0-9][A-Z0-9._-]{0,31}$", error=coded("invalid_format", "1-32 capital letters or digits")))
+    name = fields.String(required=True, validate=validate.Length(
+        min=1, max=200, error=coded("invalid_length", "1-200 characters")))
+    sponsors = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                           validate=validate.Length(min=1, error=coded("required", "at least one sponsor")))
+    goal_books = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    goal_cards = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    budget = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class PersonCorrectionSchema(StrictSchema):
+    """Fields a clerk may correct; the citizen id and SI code never change."""
+    full_name = fields.String(validate=validate.Length(
+        min=1, max=200, error=coded("invalid_length", "1-200 characters")))
+    date_of_birth = fields.Date()
+    sex = fields.String(validate=validate.OneOf(SEXES, error=coded("invalid_choice", "male or female")))
+    province_code = fields.String(validate=digits(2, 2, "a province code"))
+    commune_code = fields.String(allow_none=True, validate=digits(5, 5, "a commune code"))
+    household_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=32))
+    ethnic_minority = StrictBoolean()
+
+
 class PersonDiedSchema(StrictSchema):
     citizen_id = CitizenId(required=True)
     date_of_death = fields.Date(required=True)
@@ -166,4 +207,5 @@ PAYLOAD_SCHEMAS = {
     "person.died": PersonDiedSchema(),
     "contribution.paid": ContributionPaidSchema(),
     "health.enrolled": HealthEnrolledSchema(),
+    "sponsorship.granted": SponsorshipGrantedSchema(),
 }

@@ -8,15 +8,17 @@ from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.enrolment import store
+from services.enrolment import operations, store
 from services.enrolment.domain.citizen_id import citizen_id_format_errors
 from services.enrolment.domain.contributions import RuleViolation, household_hi, voluntary_si
 from services.enrolment.intake import IntakeBatch, expire_holds
 from services.enrolment.reference import REFERENCE
+from services.enrolment.schemas import PersonCorrectionSchema, ProgrammeSchema
+from marshmallow import ValidationError as SchemaError
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database, is_retryable
-from shared.envelope import today_in
+from shared.envelope import reasons_from, today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
 from shared.outbox import OutboxRelay, UnitOfWork
@@ -42,6 +44,13 @@ def day_or_today(name, value):
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValidationError({name: ["invalid_date: YYYY-MM-DD"]}) from None
+
+
+def load_or_refuse(schema, data):
+    try:
+        return schema.load(data if isinstance(data, dict) else {})
+    except SchemaError as err:
+        raise ValidationError(reasons_from(err.messages)) from None
 
 
 def priced_or_refused(price, *args):
@@ -201,3 +210,77 @@ class EnrolmentService(PlatformRpc):
         priced = priced_or_refused(voluntary_si, declared_income, months,
                                    support_group or "other", day)
         return dict(priced.amounts, as_of=day.isoformat(), explanation=priced.explanation)
+
+    # -- data-changing operations: each audited in its own transaction ------
+
+    def _changing(self, operation, *args):
+        """Run ``operation`` with its events and its audit row in one transaction."""
+        with self.db.transaction() as cur:
+            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
+            result = operation(uow, *args)
+            self.auth.audit(cur)
+            uow.flush()
+        self.relay.wake()
+        return result
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner", changes_data=True)
+    def create_programme(self, programme):
+        """Create a sponsored programme (planner).
+
+        ``{programme_code, name, sponsors: [...], goal_books, goal_cards,
+        budget}``; returns it with ``spent``, ``books``, ``cards``,
+        ``remaining_budget`` and the counts still to reach the goals.
+        ``Conflict`` if the code exists.
+        """
+        loaded = load_or_refuse(ProgrammeSchema(), programme)
+        return self._changing(operations.create_programme, loaded)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk", "planner")
+    def list_programmes(self):
+        """Sponsored programmes with their progress against goals and budget (clerk, planner)."""
+        with self.db.transaction() as cur:
+            return [operations.programme_view(row) for row in store.programmes(cur)]
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk", changes_data=True)
+    def correct_person(self, citizen_id, changes):
+        """Correct a person's details (clerk); emits ``participant_corrected``.
+
+        ``changes`` may hold full_name, date_of_birth, sex, province_code,
+        commune_code, household_id, ethnic_minority; the digits of the citizen
+        id must still agree with sex and birth year. Returns the participant.
+        """
+        loaded = load_or_refuse(PersonCorrectionSchema(), changes)
+        if not loaded:
+            raise ValidationError({"changes": ["required: at least one field to correct"]})
+        self._changing(operations.correct_person, citizen_id, loaded)
+        return self._participant(citizen_id=citizen_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("clerk", changes_data=True)
+    def replace_card(self, citizen_id, reason="lost"):
+        """Reissue a person's valid HI card (clerk): same code and validity.
+
+        Returns ``{card_number, issued_on}``; ``NotFound`` without a valid card.
+        """
+        return self._changing(operations.replace_card, citizen_id, str(reason)[:100])
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("finance", changes_data=True)
+    def record_contributions(self, month):
+        """Record one month's compulsory contributions from employment and salary history (finance).
+
+        ``month`` is ``YYYY-MM``. Every employment covering 14 days or more of
+        the month is charged on the salary in force (floors and caps of that
+        month) and announced as ``contribution_recorded``. Safe to repeat:
+        returns ``{month, recorded, already_recorded}``.
+        """
+        try:
+            first_day = dt.date.fromisoformat(f"{month}-01")
+        except (TypeError, ValueError):
+            raise ValidationError({"month": ["invalid_month: YYYY-MM"]}) from None
+        if first_day > today_in():
+            raise ValidationError({"month": ["in_future: the month has not started"]})
+        return self._changing(operations.record_month, first_day)

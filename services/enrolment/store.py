@@ -247,3 +247,56 @@ def household_members_paying(cur, household_id, month, excluding):
                 " WHERE household_id = %s AND month = %s AND scheme = 'household_hi'"
                 " AND citizen_id <> %s", (household_id, month, excluding))
     return cur.fetchone()["n"]
+
+
+def insert_programme(cur, programme):
+    cur.execute("INSERT INTO programmes (programme_code, name, sponsors, goal_books, goal_cards, budget)"
+                " VALUES (%(programme_code)s, %(name)s, %(sponsors)s, %(goal_books)s, %(goal_cards)s,"
+                " %(budget)s) ON CONFLICT (programme_code) DO NOTHING RETURNING programme_code",
+                dict(programme, sponsors=json.dumps(programme["sponsors"], ensure_ascii=False)))
+    return cur.fetchone() is not None
+
+
+PROGRAMME_COLUMNS = ("programme_code, name, sponsors, goal_books, goal_cards, budget, spent,"
+                     " books, cards")
+
+
+def lock_programme(cur, programme_code):
+    cur.execute(f"SELECT {PROGRAMME_COLUMNS} FROM programmes WHERE programme_code = %s FOR UPDATE",
+                (programme_code,))
+    return cur.fetchone()
+
+
+def programmes(cur):
+    cur.execute(f"SELECT {PROGRAMME_COLUMNS} FROM programmes ORDER BY programme_code")
+    return cur.fetchall()
+
+
+def record_grant(cur, event_id, grant, granted_on):
+    cur.execute("INSERT INTO sponsorships (event_id, programme_code, sponsor, citizen_id, benefit,"
+                " months, amount, granted_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (event_id, grant["programme_code"], grant["sponsor"], grant["citizen_id"],
+                 grant["benefit"], grant["months"], grant["amount"], granted_on))
+    books, cards = (1, 0) if grant["benefit"] == "si_book" else (0, 1)
+    cur.execute("UPDATE programmes SET spent = spent + %s, books = books + %s, cards = cards + %s"
+                " WHERE programme_code = %s", (grant["amount"], books, cards, grant["programme_code"]))
+
+
+def update_person(cur, citizen_id, changes):
+    columns = ", ".join(f"{name} = %({name})s" for name in changes)
+    cur.execute(f"UPDATE people SET {columns} WHERE citizen_id = %(citizen_id)s",
+                dict(changes, citizen_id=citizen_id))
+
+
+def employments_in_month(cur, first_day, last_day):
+    """Employments covering at least 14 days of the month, with the salary in force."""
+    cur.execute(
+        "SELECT e.id, e.citizen_id, e.employer_code, e.region, p.si_code, p.province_code,"
+        " (SELECT s.monthly_salary FROM salary_history s WHERE s.employment_id = e.id"
+        "   AND s.effective_date <= %(last)s ORDER BY s.effective_date DESC LIMIT 1) AS salary"
+        " FROM employments e JOIN people p USING (citizen_id)"
+        " WHERE e.start_date <= %(last)s AND coalesce(e.end_date, %(last)s) >= %(first)s"
+        " AND least(coalesce(e.end_date, %(last)s), %(last)s)"
+        "     - greatest(e.start_date, %(first)s) + 1 >= 14"
+        " ORDER BY e.id", {"first": first_day, "last": last_day})
+    return cur.fetchall()

@@ -53,7 +53,7 @@ class WorkService:
     def change(self, note, fail=False):
         with self.db.transaction() as cur:
             cur.execute("INSERT INTO effects (event_id, note) VALUES ('rpc', %s)", (note,))
-            self.auth.audit(cur, "change", {"note": note})
+            self.auth.audit(cur, {"note": note})
         if fail:
             raise ValueError("failed after the change")
         return note
