@@ -147,17 +147,23 @@ def apply_employment_started(uow, envelope, payload, person):
     return None
 
 
-def apply_employment_changed(uow, envelope, payload, person):
-    cur = uow.cursor
+def _open_employment_on(cur, person, payload, field):
+    """The open employment a change or an end refers to, and the reasons if none fits."""
     employment = store.open_employment(cur, person["citizen_id"], payload["employer_code"])
     if employment is None:
-        return refuse("employer_code", "no_open_employment",
-                      "no open employment with this employer")
-    day = payload["effective_date"]
+        return None, refuse("employer_code", "no_open_employment",
+                            "no open employment with this employer")
+    day = payload[field]
     if day < employment["start_date"]:
-        return refuse("effective_date", "before_start", "the change is before the employment started")
-    reasons = (_date_errors("effective_date", day, person, today_in())
-               or _salary_errors(payload["monthly_salary"], employment["region"], day))
+        return None, refuse(field, "before_start", "the date is before the employment started")
+    return employment, _date_errors(field, day, person, today_in())
+
+
+def apply_employment_changed(uow, envelope, payload, person):
+    cur, day = uow.cursor, payload["effective_date"]
+    employment, reasons = _open_employment_on(cur, person, payload, "effective_date")
+    reasons = reasons or (employment and _salary_errors(
+        payload["monthly_salary"], employment["region"], day))
     if reasons:
         return reasons
     store.insert_salary(cur, employment["id"], day, payload["monthly_salary"], envelope["event_id"])
@@ -165,16 +171,10 @@ def apply_employment_changed(uow, envelope, payload, person):
 
 
 def apply_employment_ended(uow, envelope, payload, person):
-    cur = uow.cursor
-    employment = store.open_employment(cur, person["citizen_id"], payload["employer_code"])
-    if employment is None:
-        return refuse("employer_code", "no_open_employment",
-                      "no open employment with this employer")
-    end = payload["end_date"]
-    if end < employment["start_date"]:
-        return refuse("end_date", "before_start", "the employment ends before it started")
-    if end > today_in():
-        return refuse("end_date", "in_future", "the date is after today")
+    cur, end = uow.cursor, payload["end_date"]
+    employment, reasons = _open_employment_on(cur, person, payload, "end_date")
+    if reasons:
+        return reasons
     store.end_employment(cur, employment["id"], end, payload["reason"])
     store.close_open_card(cur, person["citizen_id"], employment["group_code"], end)
     ended = store.end_coverages(cur, person["citizen_id"], end, employment_id=employment["id"])
