@@ -50,7 +50,9 @@ def test_env(database_dsn, amqp_uri):
     """Environment variables that point the services at this run's database and vhost."""
     env = {"AMQP_URI": amqp_uri, "LOG_LEVEL": "INFO", "OUTBOX_POLL_SECONDS": "0.5",
            # held events expire after 8 s here (7 days in production), checked every second
-           "INTAKE_HOLD_DAYS": str(HOLD_SECONDS / 86400), "INTAKE_HOLD_CHECK_SECONDS": "1"}
+           "INTAKE_HOLD_DAYS": str(HOLD_SECONDS / 86400), "INTAKE_HOLD_CHECK_SECONDS": "1",
+           # paid cover past its last day is ended within a second
+           "INTAKE_LAPSE_CHECK_SECONDS": "1"}
     env.update({f"{name.upper()}_DSN": database_dsn for name in SERVICES})
     return env
 

@@ -44,7 +44,10 @@ def correct_person(uow, citizen_id, changes):
     uow.emit("participant_corrected", {
         "citizen_id": citizen_id, "si_code": person["si_code"], "changed": sorted(changes),
         "date_of_birth": after["date_of_birth"].isoformat(), "sex": after["sex"],
-        "province_code": after["province_code"], "previous_province_code": person["province_code"]})
+        "province_code": after["province_code"], "previous_province_code": person["province_code"],
+        # so that counts kept per province and scheme can follow a move
+        "schemes": sorted(store.active_schemes(cur, citizen_id)),
+        "status": person["status"]})
 
 
 def replace_card(uow, citizen_id, reason):

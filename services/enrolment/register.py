@@ -9,7 +9,7 @@ import datetime as dt
 import json
 
 from services.enrolment import store
-from services.enrolment.domain.cards import card_number, card_validity, hi_group
+from services.enrolment.domain.cards import card_number, card_validity, employment_group, hi_group
 from services.enrolment.domain.compulsory import salary_below_minimum
 from services.enrolment.domain.contributions import RuleViolation, household_hi, voluntary_si
 from services.enrolment.domain.register import registration_errors
@@ -103,13 +103,27 @@ def _announce_ended(uow, person, ended, valid_to, reason):
             "province_code": person["province_code"]})
 
 
-def _issue_card(uow, envelope, person, group_code, valid_from, valid_to, reason):
+def _card_level(group_code, issued_on, field="payload.group_code"):
+    """``(benefit_level, reasons)`` of a card of ``group_code`` issued on ``issued_on``.
+
+    Checked before anything changes: a rejected event must have no effect.
+    """
+    try:
+        return hi_group(REFERENCE, group_code, issued_on)["benefit_level"], None
+    except RuleViolation as exc:
+        return None, {f"payload.{k}": v for k, v in exc.reasons.items()}
+    except OutOfRange as exc:
+        return None, {"occurred_at": [coded("out_of_range", f"no HI group table on"
+                                            f" {issued_on.isoformat()}: {exc}")]}
+
+
+def _issue_card(uow, envelope, person, group_code, level, valid_from, valid_to, reason,
+                employment_id=None):
     """Issue a card; the person's valid card, if any, is superseded by it."""
     cur = uow.cursor
-    level = hi_group(REFERENCE, group_code, valid_from)["benefit_level"]
     card = {"card_number": card_number(group_code, level, person["province_code"], person["si_code"]),
             "group_code": group_code, "benefit_level": level,
-            "valid_from": valid_from, "valid_to": valid_to}
+            "valid_from": valid_from, "valid_to": valid_to, "employment_id": employment_id}
     current = store.valid_card(cur, person["citizen_id"])
     if current:
         store.supersede_card(cur, current["id"])
@@ -128,10 +142,24 @@ def _months(first, count):
             for i in range(count)]
 
 
+def _group_of_employment(payload, day):
+    try:
+        group, _ = employment_group(REFERENCE, payload["employer_kind"], payload["group_code"], day)
+    except RuleViolation as exc:
+        return None, {f"payload.{k}": v for k, v in exc.reasons.items()}
+    except OutOfRange as exc:
+        return None, {"payload.employer_kind": [coded("out_of_range", str(exc))]}
+    return group, None
+
+
 def apply_employment_started(uow, envelope, payload, person):
     start = payload["start_date"]
     reasons = (_date_errors("start_date", start, person, today_in())
                or _salary_errors(payload["monthly_salary"], payload["region"], start))
+    if reasons:
+        return reasons
+    group, reasons = _group_of_employment(payload, occurred_on(envelope))
+    level, reasons = (None, reasons) if reasons else _card_level(group, occurred_on(envelope))
     if reasons:
         return reasons
     cur = uow.cursor
@@ -139,11 +167,15 @@ def apply_employment_started(uow, envelope, payload, person):
         return refuse("employer_code", "already_employed",
                       "an employment with this employer is already open")
     employment_id = store.insert_employment(cur, person["citizen_id"], payload["employer_code"],
-                                            payload["region"], payload["group_code"], start)
+                                            payload["region"], group, start)
     store.insert_salary(cur, employment_id, start, payload["monthly_salary"], envelope["event_id"])
-    _start_schemes(uow, envelope, person, EMPLOYMENT_SCHEMES, payload["group_code"], start,
-                   employment_id)
-    _issue_card(uow, envelope, person, payload["group_code"], start, None, "employment")
+    _start_schemes(uow, envelope, person, EMPLOYMENT_SCHEMES, group, start, employment_id)
+    _issue_card(uow, envelope, person, group, level, start, None, "employment", employment_id)
+    uow.emit("employment_started", {
+        "citizen_id": person["citizen_id"], "si_code": person["si_code"],
+        "employer_code": payload["employer_code"], "region": payload["region"],
+        "group_code": group, "start_date": start.isoformat(),
+        "monthly_salary": payload["monthly_salary"], "province_code": person["province_code"]})
     return None
 
 
@@ -175,11 +207,32 @@ def apply_employment_ended(uow, envelope, payload, person):
     employment, reasons = _open_employment_on(cur, person, payload, "end_date")
     if reasons:
         return reasons
+    other = store.other_open_employment(cur, person["citizen_id"], employment["id"])
+    level = None
+    if other:
+        level, reasons = _card_level(other["group_code"], occurred_on(envelope))
+        if reasons:
+            return reasons
     store.end_employment(cur, employment["id"], end, payload["reason"])
-    store.close_open_card(cur, person["citizen_id"], employment["group_code"], end)
+    card = store.valid_card(cur, person["citizen_id"])
+    if card and card["employment_id"] == employment["id"]:
+        if other:
+            # still employed elsewhere: that employment's card takes over the next day
+            _issue_card(uow, envelope, person, other["group_code"], level, end + dt.timedelta(days=1),
+                        None, "employment", other["id"])
+        else:
+            store.set_card_end(cur, card["id"], end)
     ended = store.end_coverages(cur, person["citizen_id"], end, employment_id=employment["id"])
     _announce_ended(uow, person, ended, end, "employment_ended")
+    _announce_employment_ended(uow, person, payload["employer_code"], end, payload["reason"])
     return None
+
+
+def _announce_employment_ended(uow, person, employer_code, end, reason):
+    uow.emit("employment_ended", {
+        "citizen_id": person["citizen_id"], "si_code": person["si_code"],
+        "employer_code": employer_code, "end_date": end.isoformat(), "reason": reason,
+        "province_code": person["province_code"]})
 
 
 def apply_person_died(uow, envelope, payload, person):
@@ -189,7 +242,8 @@ def apply_person_died(uow, envelope, payload, person):
         return reasons
     cur = uow.cursor
     store.mark_deceased(cur, person["citizen_id"], died)
-    store.end_open_employments(cur, person["citizen_id"], died, "death")
+    for job in store.end_open_employments(cur, person["citizen_id"], died, "death"):
+        _announce_employment_ended(uow, person, job["employer_code"], job["end_date"], "death")
     card = store.valid_card(cur, person["citizen_id"])
     if card:
         store.supersede_card(cur, card["id"], "invalidated", min(card["valid_to"] or died, died))
@@ -249,31 +303,42 @@ def _voluntary_si_paid(uow, envelope, payload, person):
     if _add_years(person["date_of_birth"], 15) > first:
         return refuse("period_start", "too_young", "voluntary SI is from the age of 15")
     group = payload["support_group"] or "other"
-    priced, reasons = _priced(voluntary_si, payload["declared_income"], payload["months"], group, first)
+    used = store.supported_months(cur, person["citizen_id"])
+    priced, reasons = _priced(voluntary_si, payload["declared_income"], payload["months"], group,
+                              first, used)
     if reasons:
         return reasons
-    amounts = priced.amounts
     months = _months(first, payload["months"])
-    reasons = (_amount_errors(payload["amount_paid"], amounts["total_payable"],
+    limited = (f", {priced.amounts['supported_months']} of them with state support"
+               if priced.amounts["supported_months"] < payload["months"] else "")
+    reasons = (_amount_errors(payload["amount_paid"], priced.amounts["total_payable"],
                               f"{payload['months']} months at {payload['declared_income']:,} VND,"
-                              f" support group {group}")
+                              f" support group {group}{limited}")
                or _already_paid(cur, person, "voluntary_si", months))
     if reasons:
         return reasons
+    _record_voluntary_si(uow, envelope, person, months, payload["declared_income"], priced,
+                         payload["channel"], {"support_group": group})
+    return None
+
+
+def _record_voluntary_si(uow, envelope, person, months, income, priced, channel, details):
+    """Voluntary SI months paid: contributions, coverage, the book, contribution_recorded."""
+    cur, amounts = uow.cursor, priced.amounts
+    supported = amounts["supported_months"]
     rows = [{"citizen_id": person["citizen_id"], "scheme": "voluntary_si", "month": month,
-             "contribution_wage": payload["declared_income"], "amount": amounts["monthly_payable"],
-             "state_support": amounts["monthly_state_support"], "channel": payload["channel"],
-             "details": json.dumps({"support_group": group}), "source_event_id": envelope["event_id"]}
-            for month in months]
+             "contribution_wage": income,
+             "amount": amounts["monthly_payable"] if n < supported else amounts["monthly_gross"],
+             "state_support": amounts["monthly_state_support"] if n < supported else 0,
+             "channel": channel, "details": json.dumps(details, ensure_ascii=False),
+             "source_event_id": envelope["event_id"]}
+            for n, month in enumerate(months)]
     store.record_contributions(cur, rows)
     last_day = _months(months[-1], 2)[1] - dt.timedelta(days=1)
-    if store.extend_or_open_coverage(cur, person["citizen_id"], "voluntary_si", None, first,
-                                     last_day, envelope["event_id"]):
-        _announce_started(uow, person, "voluntary_si", None, first)
+    _extend_paid_cover(uow, envelope, person, "voluntary_si", None, months[0], last_day)
     _issue_book_once(uow, envelope, person)
     _contribution_events(uow, person, [dict(r, amount=amounts["monthly_gross"]) for r in rows],
                          "voluntary_si")
-    return None
 
 
 def _household_hi_paid(uow, envelope, payload, person):
@@ -291,6 +356,7 @@ def _household_hi_paid(uow, envelope, payload, person):
     if reasons:
         return reasons
     validity, reasons = _validity(occurred_on(envelope), payload["months"], person, "household", cur)
+    level, reasons = (None, reasons) if reasons else _card_level("GD", occurred_on(envelope))
     if reasons:
         return reasons
     rows = [{"citizen_id": person["citizen_id"], "scheme": "household_hi", "month": month,
@@ -298,7 +364,7 @@ def _household_hi_paid(uow, envelope, payload, person):
              "household_position": position, "channel": payload["channel"],
              "source_event_id": envelope["event_id"]} for month in months]
     store.record_contributions(cur, rows)
-    _cover_health(uow, envelope, person, "GD", validity, "household")
+    _cover_health(uow, envelope, person, "GD", level, validity, "household")
     _contribution_events(uow, person, rows, "household_hi")
     return None
 
@@ -313,11 +379,21 @@ def _validity(paid_on, months, person, participation, cur):
         return None, {f"payload.{k}": v for k, v in exc.reasons.items()}
 
 
-def _cover_health(uow, envelope, person, group_code, validity, reason):
-    if store.extend_or_open_coverage(uow.cursor, person["citizen_id"], "health", group_code,
-                                     validity.valid_from, validity.valid_to, envelope["event_id"]):
-        _announce_started(uow, person, "health", group_code, validity.valid_from)
-    _issue_card(uow, envelope, person, group_code, validity.valid_from, validity.valid_to, reason)
+def _extend_paid_cover(uow, envelope, person, scheme, group_code, valid_from, valid_to):
+    """Paid cover over the dates; ``coverage_started`` only if the scheme was not active."""
+    was_active = scheme in store.active_schemes(uow.cursor, person["citizen_id"])
+    store.extend_or_open_coverage(uow.cursor, person["citizen_id"], scheme, group_code,
+                                  valid_from, valid_to, envelope["event_id"])
+    if not was_active:
+        _announce_started(uow, person, scheme, group_code, valid_from)
+
+
+def _cover_health(uow, envelope, person, group_code, level, validity, reason):
+    """Paid health cover and its card; ``coverage_started`` only if health was not active."""
+    _extend_paid_cover(uow, envelope, person, "health", group_code, validity.valid_from,
+                       validity.valid_to)
+    _issue_card(uow, envelope, person, group_code, level, validity.valid_from, validity.valid_to,
+                reason)
 
 
 PAYER_PARTICIPATION = {"state": "state", "household": "household", "employer": "employment",
@@ -325,15 +401,14 @@ PAYER_PARTICIPATION = {"state": "state", "household": "household", "employer": "
 
 
 def apply_health_enrolled(uow, envelope, payload, person):
-    try:
-        hi_group(REFERENCE, payload["group_code"], payload["valid_from"])
-    except RuleViolation as exc:
-        return {f"payload.{k}": v for k, v in exc.reasons.items()}
+    level, reasons = _card_level(payload["group_code"], occurred_on(envelope))
+    if reasons:
+        return reasons
     validity, reasons = _validity(payload["valid_from"], payload["months"], person,
                                   PAYER_PARTICIPATION[payload["payer"]], uow.cursor)
     if reasons:
         return reasons
-    _cover_health(uow, envelope, person, payload["group_code"], validity, "enrolment")
+    _cover_health(uow, envelope, person, payload["group_code"], level, validity, "enrolment")
     return None
 
 
@@ -358,6 +433,7 @@ def apply_sponsorship_granted(uow, envelope, grant, person):
         priced, reasons = _priced(household_hi, 1, 12, granted_on, date_field="occurred_at")
     else:
         priced, reasons = _priced(voluntary_si, poverty_line, grant["months"], "other", granted_on,
+                                  store.supported_months(cur, person["citizen_id"]),
                                   date_field="occurred_at")
     if reasons:
         return reasons
@@ -368,9 +444,10 @@ def apply_sponsorship_granted(uow, envelope, grant, person):
                       f" {grant['benefit']} of {grant['months']} months, got {grant['amount']:,} VND")
     if grant["benefit"] == "health_card":
         validity, reasons = _validity(granted_on, grant["months"], person, "sponsor", cur)
+        level, reasons = (None, reasons) if reasons else _card_level("GD", granted_on)
         if reasons:
             return reasons
-        _cover_health(uow, envelope, person, "GD", validity, "sponsorship")
+        _cover_health(uow, envelope, person, "GD", level, validity, "sponsorship")
     else:
         reasons = _sponsored_voluntary_si(uow, envelope, person, grant, priced, poverty_line, granted_on)
         if reasons:
@@ -394,21 +471,9 @@ def _sponsored_voluntary_si(uow, envelope, person, grant, priced, income, grante
     reasons = _already_paid(cur, person, "voluntary_si", months)
     if reasons:
         return reasons
-    amounts = priced.amounts
-    rows = [{"citizen_id": person["citizen_id"], "scheme": "voluntary_si", "month": month,
-             "contribution_wage": income, "amount": amounts["monthly_payable"],
-             "state_support": amounts["monthly_state_support"], "channel": "sponsor",
-             "details": json.dumps({"support_group": "other", "sponsor": grant["sponsor"],
-                                    "programme_code": grant["programme_code"]}, ensure_ascii=False),
-             "source_event_id": envelope["event_id"]} for month in months]
-    store.record_contributions(cur, rows)
-    last_day = _months(months[-1], 2)[1] - dt.timedelta(days=1)
-    if store.extend_or_open_coverage(cur, person["citizen_id"], "voluntary_si", None, first,
-                                     last_day, envelope["event_id"]):
-        _announce_started(uow, person, "voluntary_si", None, first)
-    _issue_book_once(uow, envelope, person)
-    _contribution_events(uow, person, [dict(r, amount=amounts["monthly_gross"]) for r in rows],
-                         "voluntary_si")
+    _record_voluntary_si(uow, envelope, person, months, income, priced, "sponsor",
+                         {"support_group": "other", "sponsor": grant["sponsor"],
+                          "programme_code": grant["programme_code"]})
     return None
 
 

@@ -76,9 +76,12 @@ class EmploymentStartedSchema(StrictSchema):
     start_date = fields.Date(required=True)
     region = fields.Integer(required=True, strict=True, validate=validate.OneOf(
         (1, 2, 3, 4), error=coded("invalid_choice", "minimum-wage region 1, 2, 3 or 4")))
-    group_code = fields.String(load_default="DN", validate=validate.OneOf(
+    group_code = fields.String(load_default=None, validate=validate.OneOf(
         EMPLOYMENT_GROUPS, error=coded("invalid_choice", "an employment HI group: "
                                        + ", ".join(EMPLOYMENT_GROUPS))))
+    # The kind of employer decides the HI group (the reference data's table).
+    employer_kind = fields.String(load_default=None, validate=validate.Length(
+        min=1, max=32, error=coded("invalid_length", "1-32 characters")))
 
 
 class EmploymentChangedSchema(StrictSchema):

@@ -12,6 +12,7 @@ from services.enrolment import operations, store
 from services.enrolment.domain.citizen_id import citizen_id_format_errors
 from services.enrolment.domain.contributions import RuleViolation, household_hi, voluntary_si
 from services.enrolment.intake import IntakeBatch, expire_holds
+from services.enrolment.lapse import end_lapsed_coverages
 from services.enrolment.reference import REFERENCE
 from services.enrolment.schemas import PersonCorrectionSchema, ProgrammeSchema
 from marshmallow import ValidationError as SchemaError
@@ -35,6 +36,8 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # INTAKE.hold_days in the config. Read here because nameko's timer takes its
 # interval when the class is defined.
 HOLD_CHECK_SECONDS = float(os.environ.get("INTAKE_HOLD_CHECK_SECONDS", "60"))
+# How often paid cover past its last day is ended (INTAKE_LAPSE_CHECK_SECONDS).
+LAPSE_CHECK_SECONDS = float(os.environ.get("INTAKE_LAPSE_CHECK_SECONDS", "60"))
 
 
 def day_or_today(name, value):
@@ -99,17 +102,25 @@ class EnrolmentService(PlatformRpc):
     def expire_held_events(self):
         """Reject events whose person did not arrive within the hold period."""
         hold_seconds = float(self.config.get("INTAKE", {}).get("hold_days", 7)) * 86400
+        self._sweep(lambda uow: expire_holds(uow, hold_seconds), "expiring held events")
+
+    @timer(interval=LAPSE_CHECK_SECONDS)
+    def end_lapsed_cover(self):
+        """End paid cover (voluntary SI, household and other cards) whose period has passed."""
+        self._sweep(lambda uow: end_lapsed_coverages(uow, today_in()), "ending lapsed cover")
+
+    def _sweep(self, work, what):
         try:
             with self.db.transaction() as cur:
                 uow = UnitOfWork(cur, EVENTS_EXCHANGE)
-                expired = expire_holds(uow, hold_seconds)
+                done = work(uow)
                 uow.flush()
         except Exception as exc:
             if not is_retryable(exc):
                 raise
-            log.warning("expiring held events: %s; next tick retries", type(exc).__name__)
+            log.warning("%s: %s; next tick retries", what, type(exc).__name__)
             return
-        if expired:
+        if done:
             self.relay.wake()
 
     @rpc(expected_exceptions=EXPECTED)

@@ -136,8 +136,19 @@ def end_coverages(cur, citizen_id, valid_to, employment_id=None):
 
 
 def end_open_employments(cur, citizen_id, end_date, reason):
+    """End every open employment; returns them (employer_code, end_date)."""
     cur.execute("UPDATE employments SET end_date = greatest(start_date, %s), end_reason = %s"
-                " WHERE citizen_id = %s AND end_date IS NULL", (end_date, reason, citizen_id))
+                " WHERE citizen_id = %s AND end_date IS NULL RETURNING employer_code, end_date",
+                (end_date, reason, citizen_id))
+    return cur.fetchall()
+
+
+def other_open_employment(cur, citizen_id, excluding_id):
+    """The most recent open employment other than ``excluding_id``, or None."""
+    cur.execute("SELECT id, region, group_code, start_date FROM employments"
+                " WHERE citizen_id = %s AND end_date IS NULL AND id <> %s"
+                " ORDER BY start_date DESC, id DESC LIMIT 1", (citizen_id, excluding_id))
+    return cur.fetchone()
 
 
 def mark_deceased(cur, citizen_id, date_of_death):
@@ -165,8 +176,8 @@ def book_of(cur, citizen_id):
 
 
 def valid_card(cur, citizen_id):
-    cur.execute("SELECT id, card_number, group_code, benefit_level, valid_from, valid_to FROM cards"
-                " WHERE citizen_id = %s AND status = 'valid'", (citizen_id,))
+    cur.execute("SELECT id, card_number, group_code, benefit_level, valid_from, valid_to,"
+                " employment_id FROM cards WHERE citizen_id = %s AND status = 'valid'", (citizen_id,))
     return cur.fetchone()
 
 
@@ -180,19 +191,19 @@ def supersede_card(cur, card_id, status="superseded", valid_to=None):
                 (status, valid_to, card_id))
 
 
-def close_open_card(cur, citizen_id, group_code, valid_to):
+def set_card_end(cur, card_id, valid_to):
     """An employment card runs until the employment ends."""
-    cur.execute("UPDATE cards SET valid_to = %s WHERE citizen_id = %s AND status = 'valid'"
-                " AND group_code = %s AND valid_to IS NULL", (valid_to, citizen_id, group_code))
+    cur.execute("UPDATE cards SET valid_to = %s WHERE id = %s", (valid_to, card_id))
 
 
 def insert_card(cur, card, citizen_id, issued_on, reason, source_event_id):
     cur.execute("INSERT INTO cards (card_number, citizen_id, group_code, benefit_level, valid_from,"
-                " valid_to, issued_on, reason, source_event_id)"
+                " valid_to, issued_on, reason, source_event_id, employment_id)"
                 " VALUES (%(card_number)s, %(citizen_id)s, %(group_code)s, %(benefit_level)s,"
-                " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s)",
+                " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s,"
+                " %(employment_id)s)",
                 dict(card, citizen_id=citizen_id, issued_on=issued_on, reason=reason,
-                     source_event_id=source_event_id))
+                     source_event_id=source_event_id, employment_id=card.get("employment_id")))
 
 
 def cards_of(cur, citizen_id):
@@ -202,19 +213,25 @@ def cards_of(cur, citizen_id):
 
 
 def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, valid_to, event_id):
-    """Extend the active coverage of ``scheme`` to ``valid_to``, or open one.
+    """Extend the person's paid coverage of ``scheme`` to ``valid_to``, or open a period.
 
-    Returns True when a new coverage period was opened."""
-    cur.execute("UPDATE coverages SET valid_to = greatest(valid_to, %s)"
-                " WHERE citizen_id = %s AND scheme = %s AND status = 'active'"
-                " AND employment_id IS NULL RETURNING id",
-                (valid_to, citizen_id, scheme))
+    A paid period that reaches at least the day before ``valid_from`` is
+    extended (and is active again if it had lapsed meanwhile: the months are
+    continuous); otherwise any active paid period is closed on its own end
+    and a new one opened. Callers compare the active schemes before and after.
+    """
+    cur.execute("UPDATE coverages SET valid_to = greatest(valid_to, %(to)s), status = 'active'"
+                " WHERE id = (SELECT id FROM coverages WHERE citizen_id = %(c)s AND scheme = %(s)s"
+                "  AND employment_id IS NULL AND valid_from <= %(from)s AND valid_to >= %(from)s - 1"
+                "  ORDER BY valid_to DESC LIMIT 1) RETURNING id",
+                {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from})
     if cur.fetchone():
-        return False
+        return
+    cur.execute("UPDATE coverages SET status = 'ended' WHERE citizen_id = %s AND scheme = %s"
+                " AND status = 'active' AND employment_id IS NULL", (citizen_id, scheme))
     cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
                 " source_event_id) VALUES (%s, %s, %s, %s, %s, %s)",
                 (citizen_id, scheme, group_code, valid_from, valid_to, event_id))
-    return True
 
 
 def record_contributions(cur, rows):
@@ -233,6 +250,32 @@ def record_contributions(cur, rows):
                   "details": "{}"}, **row))
         inserted += cur.fetchone() is not None
     return inserted
+
+
+def supported_months(cur, citizen_id):
+    """Months of voluntary SI the person already had state support for."""
+    cur.execute("SELECT count(*) AS n FROM contributions WHERE citizen_id = %s"
+                " AND scheme = 'voluntary_si' AND state_support > 0", (citizen_id,))
+    return cur.fetchone()["n"]
+
+
+def take_lapsed_coverages(cur, today, limit):
+    """End paid coverage periods whose last day is before ``today``.
+
+    People are locked (skipping those an intake transaction holds) so the
+    sweep never interleaves with one person's events. Returns the ended rows
+    with the person's SI code and province.
+    """
+    cur.execute(
+        "WITH due AS ("
+        "  SELECT c.id FROM coverages c JOIN people p USING (citizen_id)"
+        "   WHERE c.status = 'active' AND c.employment_id IS NULL AND c.valid_to < %s"
+        "   ORDER BY c.valid_to LIMIT %s FOR UPDATE OF p, c SKIP LOCKED)"
+        " UPDATE coverages c SET status = 'ended' FROM due, people p"
+        " WHERE c.id = due.id AND p.citizen_id = c.citizen_id"
+        " RETURNING c.citizen_id, c.scheme, c.valid_to, p.si_code, p.province_code",
+        (today, limit))
+    return cur.fetchall()
 
 
 def months_paid(cur, citizen_id, scheme, months):

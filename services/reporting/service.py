@@ -8,8 +8,8 @@ from nameko.rpc import rpc
 
 from services.reporting import store
 from services.reporting.domain.aggregates import (
-    coverage_ended_deltas, coverage_started_deltas, merge, participant_registered_deltas,
-    rejection_key)
+    coverage_ended_deltas, coverage_started_deltas, merge, participant_corrected_deltas,
+    participant_registered_deltas, rejection_key)
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
@@ -24,6 +24,7 @@ DELTAS = {
     "participant_registered": participant_registered_deltas,
     "coverage_started": coverage_started_deltas,
     "coverage_ended": coverage_ended_deltas,
+    "participant_corrected": participant_corrected_deltas,
 }
 
 

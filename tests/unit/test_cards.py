@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 
 from services.enrolment.domain import REFERENCE_FILE
-from services.enrolment.domain.cards import card_number, card_validity, hi_group, supersedes
+from services.enrolment.domain.cards import (
+    card_number, card_validity, employment_group, hi_group, supersedes)
 from services.enrolment.domain.contributions import RuleViolation
 from shared.reference import ReferenceData
 
@@ -153,3 +154,24 @@ def test_a_continuous_renewal_supersedes_nothing_and_not_itself():
     old = card("GD4424200000017", "2025-01-01", "2025-12-31")
     renewal = card("GD4424200000017", "2026-01-01", "2026-12-31")
     assert supersedes([old, renewal], renewal) == []
+
+
+@pytest.mark.parametrize("kind,group", [("enterprise", "DN"), ("civil_service", "HC"),
+                                        ("cooperative", "HX"), ("state_body", "CH"),
+                                        ("foreign_organisation", "NN"), ("other_employer", "TK"),
+                                        ("commune_part_time", "XK")])
+def test_the_kind_of_employer_decides_the_employment_hi_group(kind, group):
+    assert employment_group(REFERENCE, kind, None, dt.date(2025, 3, 1))[0] == group
+
+
+def test_without_a_kind_the_declared_group_or_dn_applies():
+    assert employment_group(REFERENCE, None, "HC", dt.date(2025, 3, 1))[0] == "HC"
+    assert employment_group(REFERENCE, None, None, dt.date(2025, 3, 1))[0] == "DN"
+
+
+@pytest.mark.parametrize("kind,group,field", [("enterprise", "HC", "group_code"),
+                                              ("bakery", None, "employer_kind")])
+def test_a_group_contradicting_the_kind_or_an_unknown_kind_is_refused(kind, group, field):
+    with pytest.raises(RuleViolation) as err:
+        employment_group(REFERENCE, kind, group, dt.date(2025, 3, 1))
+    assert field in err.value.reasons

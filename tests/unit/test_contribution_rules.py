@@ -86,3 +86,14 @@ def test_regional_minimum_wages_change_on_their_dates():
                                              ("73709.5", 73710), ("-0.5", -1)])
 def test_money_rounds_half_away_from_zero_to_the_dong(amount, expected):
     assert vnd(amount) == expected
+
+
+def test_state_support_stops_after_120_supported_months_in_a_lifetime():
+    # 22% of 1,500,000 = 330,000 gross; poor from Aug 2025: 165,000 support a month
+    fresh = voluntary_si(REFERENCE, 1500000, 12, "poor", AUG_2025).amounts
+    assert (fresh["supported_months"], fresh["total_payable"]) == (12, 165000 * 12)
+    nearly = voluntary_si(REFERENCE, 1500000, 12, "poor", AUG_2025, support_months_used=115).amounts
+    assert nearly["supported_months"] == 5
+    assert nearly["total_payable"] == 165000 * 5 + 330000 * 7
+    spent = voluntary_si(REFERENCE, 1500000, 3, "poor", AUG_2025, support_months_used=120).amounts
+    assert (spent["supported_months"], spent["total_payable"]) == (0, 330000 * 3)

@@ -1,6 +1,6 @@
 """How consumed events move the reporting aggregates."""
 from services.reporting.domain.aggregates import (
-    merge, participant_registered_deltas, rejection_key)
+    merge, participant_corrected_deltas, participant_registered_deltas, rejection_key)
 
 
 def test_a_registration_adds_one_to_its_province():
@@ -18,3 +18,16 @@ def test_rejections_are_counted_by_day_source_and_type():
             "event_type": "contribution.paid"}
     assert rejection_key(body) == ("2026-11-22", "post-office", "contribution.paid")
     assert rejection_key({"occurred_at": "2026-11-22T00:00:00+00:00"}) == ("2026-11-22", "unknown", "unknown")
+
+
+def test_a_corrected_province_moves_the_registration_and_every_scheme_the_person_is_in():
+    body = {"province_code": "42", "previous_province_code": "17",
+            "schemes": ["compulsory_si", "health"]}
+    assert sorted(participant_corrected_deltas(body)) == sorted([
+        ("17", "registered", -1), ("42", "registered", 1), ("17", "compulsory_si", -1),
+        ("42", "compulsory_si", 1), ("17", "health", -1), ("42", "health", 1)])
+
+
+def test_a_correction_that_keeps_the_province_moves_nothing():
+    assert participant_corrected_deltas({"province_code": "42", "previous_province_code": "42",
+                                         "schemes": ["health"]}) == []

@@ -20,6 +20,7 @@ WAITING_PARTICIPATIONS = ("household", "voluntary")
 WAITING_DAYS = 30
 LAPSE_MONTHS = 3
 CHILD_MONTHS = 72
+DEFAULT_EMPLOYMENT_GROUP = "DN"
 VALIDITY_BASIS = "Law 25/2008/QH12 Art. 16, as amended by Law 46/2014/QH13"
 
 
@@ -38,6 +39,25 @@ def hi_group(reference, group_code, as_of):
         raise RuleViolation({"group_code": [coded(
             "unknown_group", f"{group_code!r} is not a health insurance group on {as_of.isoformat()}")]})
     return dict(row, group_code=group_code, basis=groups.cite())
+
+
+def employment_group(reference, employer_kind, group_code, as_of):
+    """The HI group an employment gives: from the kind of employer, else the group named, else DN.
+
+    Returns ``(group_code, explanation)``; a group that contradicts the kind is refused.
+    """
+    if employer_kind is None:
+        chosen = group_code or DEFAULT_EMPLOYMENT_GROUP
+        return chosen, f"HI group {chosen} ({'as declared' if group_code else 'the default'})"
+    kinds = reference.rule("employer_kind_groups", as_of)
+    kind_group = kinds.value.get(employer_kind)
+    if kind_group is None:
+        raise RuleViolation({"employer_kind": [coded(
+            "invalid_choice", "one of " + ", ".join(sorted(kinds.value)))]})
+    if group_code and group_code != kind_group:
+        raise RuleViolation({"group_code": [coded(
+            "contradicts_employer_kind", f"a {employer_kind.replace('_', ' ')} gives group {kind_group}")]})
+    return kind_group, f"HI group {kind_group} for a {employer_kind.replace('_', ' ')} ({kinds.cite()})"
 
 
 def card_number(group_code, benefit_level, province_code, si_code):

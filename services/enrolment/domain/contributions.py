@@ -60,8 +60,13 @@ def household_hi(reference, member_count, months, as_of):
     return Priced({"members": members, "total": total}, explanation)
 
 
-def voluntary_si(reference, declared_income, months, support_group, as_of):
-    """Voluntary SI on a chosen income, less the state support of the group."""
+def voluntary_si(reference, declared_income, months, support_group, as_of, support_months_used=0):
+    """Voluntary SI on a chosen income, less the state support of the group.
+
+    Support is given for at most ``voluntary_si_support_max_months`` months in a
+    lifetime: ``support_months_used`` are those already supported, so only the
+    first months of this payment that still fit are supported.
+    """
     reasons = {}
     poverty_line = reference.rule("rural_poverty_line", as_of)
     base = reference.rule("base_salary", as_of)
@@ -84,14 +89,18 @@ def voluntary_si(reference, declared_income, months, support_group, as_of):
     state_support = vnd(Decimal(poverty_line.value) * percent(rate.value)
                         * percent(support.value[support_group]))
     payable = gross - state_support
-    max_months = reference.value("voluntary_si_support_max_months", as_of)
+    limit = reference.rule("voluntary_si_support_max_months", as_of)
+    supported = max(0, min(months, limit.value - support_months_used))
+    total = payable * supported + gross * (months - supported)
+    explanation = [
+        f"contribution {rate.value}% of the declared income {declared_income:,} = {gross:,} VND"
+        f" a month ({rate.cite()})",
+        f"state support for '{support_group}': {support.value[support_group]}% of {rate.value}% of"
+        f" the rural poverty line {poverty_line.value:,} = {state_support:,} VND a month"
+        f" ({support.cite()}; poverty line: {poverty_line.cite()})",
+        f"support for at most {limit.value} months in a lifetime ({limit.cite()}):"
+        f" {support_months_used} used before, {supported} of these {months} months supported"]
     return Priced(
         {"monthly_gross": gross, "monthly_state_support": state_support,
-         "monthly_payable": payable, "total_payable": payable * months},
-        [f"contribution {rate.value}% of the declared income {declared_income:,} = {gross:,} VND"
-         f" a month ({rate.cite()})",
-         f"state support for '{support_group}': {support.value[support_group]}% of {rate.value}% of"
-         f" the rural poverty line {poverty_line.value:,} = {state_support:,} VND a month"
-         f" ({support.cite()}; poverty line: {poverty_line.cite()})",
-         f"support is given for at most {max_months} months in a lifetime; a quote does not"
-         " look at the person's history"])
+         "monthly_payable": payable, "total_payable": total, "supported_months": supported},
+        explanation)

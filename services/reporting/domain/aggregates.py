@@ -21,6 +21,19 @@ def coverage_ended_deltas(body):
     return [(body["province_code"], body["scheme"], -1)]
 
 
+def participant_corrected_deltas(body):
+    """A corrected province moves the person's counts: registered and each scheme they are in.
+
+    Bodies from before enrolment listed ``schemes`` move the registered count only.
+    """
+    old, new = body.get("previous_province_code"), body["province_code"]
+    if not old or old == new:
+        return []
+    rows = [REGISTERED] + list(body.get("schemes") or [])
+    return [(province, scheme, change) for scheme in rows
+            for province, change in ((old, -1), (new, 1))]
+
+
 def rejection_key(body):
     """The (day, source, event_type) a rejection is counted under."""
     return (body["occurred_at"][:10], body.get("source") or "unknown",

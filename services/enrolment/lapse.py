@@ -1,0 +1,23 @@
+"""Paid cover lapses when its period ends.
+
+Voluntary SI, household and other paid health cover run to the last day
+paid for. A periodic sweep ends the periods whose last day has passed and
+announces ``coverage_ended`` (reason ``paid_period_ended``) for each scheme
+the person is no longer in by any other cover. A payment that arrives later
+opens a new period (``coverage_started``) rather than reviving the old one.
+"""
+from services.enrolment import store
+
+
+def end_lapsed_coverages(uow, today, limit=1000):
+    """End up to ``limit`` paid periods that ended before ``today``; returns how many."""
+    cur = uow.cursor
+    rows = store.take_lapsed_coverages(cur, today, limit)
+    for row in rows:
+        if row["scheme"] in store.active_schemes(cur, row["citizen_id"]):
+            continue
+        uow.emit("coverage_ended", {
+            "citizen_id": row["citizen_id"], "si_code": row["si_code"], "scheme": row["scheme"],
+            "valid_to": row["valid_to"].isoformat(), "reason": "paid_period_ended",
+            "province_code": row["province_code"]})
+    return len(rows)
