@@ -280,18 +280,29 @@ class EnrolmentService(PlatformRpc):
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("finance", changes_data=True)
-    def record_contributions(self, month):
-        """Record one month's compulsory contributions from employment and salary history (finance).
+    def record_contributions(self, month, until=None):
+        """Record compulsory contributions from employment and salary history (finance).
 
-        ``month`` is ``YYYY-MM``. Every employment covering 14 days or more of
-        the month is charged on the salary in force (floors and caps of that
-        month) and announced as ``contribution_recorded``. Safe to repeat:
-        returns ``{month, recorded, already_recorded}``.
+        ``month`` is ``YYYY-MM``; ``until`` (``YYYY-MM``, default ``month``) records
+        every month up to it, e.g. to take in a career's history. Every employment
+        covering 14 days or more of a month is charged on the salary in force (floors
+        and caps of that month) and announced as ``contribution_recorded``. Safe to
+        repeat: returns ``{month, until, recorded, already_recorded}``.
         """
+        first_day = self._month_or_refuse("month", month)
+        last_month = self._month_or_refuse("until", until) if until is not None else first_day
+        if last_month < first_day:
+            raise ValidationError({"until": ["invalid_range: not before month"]})
+        if (last_month.year - first_day.year) * 12 + last_month.month - first_day.month >= 600:
+            raise ValidationError({"until": ["invalid_range: at most 600 months at once"]})
+        return self._changing(operations.record_months, first_day, last_month)
+
+    @staticmethod
+    def _month_or_refuse(name, value):
         try:
-            first_day = dt.date.fromisoformat(f"{month}-01")
+            first_day = dt.date.fromisoformat(f"{value}-01")
         except (TypeError, ValueError):
-            raise ValidationError({"month": ["invalid_month: YYYY-MM"]}) from None
+            raise ValidationError({name: ["invalid_month: YYYY-MM"]}) from None
         if first_day > today_in():
-            raise ValidationError({"month": ["in_future: the month has not started"]})
-        return self._changing(operations.record_month, first_day)
+            raise ValidationError({name: ["in_future: the month has not started"]})
+        return first_day

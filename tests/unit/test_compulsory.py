@@ -115,9 +115,17 @@ def test_the_explanation_cites_each_rule_used():
         assert any(basis in line for line in lines), basis
 
 
-def test_there_are_no_compulsory_rates_in_the_data_before_2007():
+def test_there_are_no_compulsory_rates_in_the_data_before_1995():
     with pytest.raises(OutOfRange):
-        monthly_contribution(REFERENCE, 1000000, 1, dt.date(2006, 12, 1))
+        monthly_contribution(REFERENCE, 1000000, 1, dt.date(1994, 12, 1))
+
+
+def test_a_1995_wage_is_charged_by_decree_12_cp_with_no_unemployment_insurance():
+    # base salary 120,000 in 1995: a 500,000 wage is above the floor and under 20 times the base
+    month = monthly_contribution(REFERENCE, 500000, 1, dt.date(1995, 6, 1)).amounts
+    assert month["contribution_wage_si"] == 500000
+    assert month["employee"] == {"retirement_survivors": 25000, "health": 5000, "unemployment": 0}
+    assert month["employer"]["retirement_survivors"] == 50000
 
 
 @pytest.mark.parametrize("salary,region,day,floor", [

@@ -1,0 +1,102 @@
+"""Monthly payment runs: every approved benefit due in a month, paid once.
+
+A run goes through the claims in chunks of claim ids, one transaction per
+chunk: the chunk's payments, its skips and the run's progress commit
+together. So a run that crashes half-way resumes where it stopped when
+``run_payments`` is called again, and a unique key on (claim, month) makes
+a second payment impossible, whoever calls and however often. Instances
+running the same month take turns chunk by chunk under an advisory lock.
+Nothing loads the beneficiaries into Python: memory stays flat.
+"""
+import datetime as dt
+import json
+import logging
+import time
+
+from services.benefits import store
+from shared.outbox import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CHUNK_CLAIMS = 50_000
+PROOF_OF_LIFE_MONTHS = 12  # the 2024 law's yearly check that a recipient is alive
+
+
+def month_bounds(first):
+    last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return first, last
+
+
+def months_before(first, count):
+    year, month = divmod(first.year * 12 + first.month - 1 - count, 12)
+    return dt.date(year, month + 1, 1)
+
+
+def run_view(run):
+    return {"period": run["period"].strftime("%Y-%m"), "run_id": run["run_id"],
+            "status": run["status"], "payments": run["payments"],
+            "total_amount": run["total_amount"], "skipped": run["skipped"],
+            "claims_done": run["done_claim_id"], "claims_upto": run["upto_claim_id"]}
+
+
+def pay_period(pool, relay, exchange, first, per_payment_events=True, chunk=CHUNK_CLAIMS):
+    """Run (or resume, or just return) the payment run of the month starting ``first``."""
+    first, last = month_bounds(first)
+    started, done_before = time.monotonic(), None
+    while True:
+        with pool.transaction() as cur:
+            store.lock_run_period(cur, first)
+            run = store.start_run(cur, first)
+            if run["status"] == "completed":
+                return run_view(run)
+            if done_before is None:
+                done_before = run["done_claim_id"]
+            upto = min(run["done_claim_id"] + chunk, run["upto_claim_id"])
+            rows = store.pay_chunk(cur, {
+                "first": first, "last": last, "after": run["done_claim_id"], "upto": upto,
+                "alive_since": months_before(first, PROOF_OF_LIFE_MONTHS),
+                "run_id": run["run_id"], "exchange": exchange,
+                "period_text": first.strftime("%Y-%m"), "per_payment_events": per_payment_events})
+            run = _add_chunk(run, rows, upto)
+            uow = UnitOfWork(cur, exchange)
+            if run["status"] == "completed":
+                uow.emit("payment_run_completed", _completed_event(run))
+            store.save_run_progress(cur, dict(run, skipped=json.dumps(run["skipped"]),
+                                              totals=json.dumps(run["totals"])))
+            uow.flush()
+        relay.wake()
+        _log_progress(run, done_before, started)
+        if run["status"] == "completed":
+            return run_view(run)
+
+
+def _add_chunk(run, rows, upto):
+    run = dict(run, done_claim_id=upto, skipped=dict(run["skipped"]), totals=dict(run["totals"]))
+    for row in rows:
+        if row["what"] == "paid":
+            key = f"{row['province_code']}|{row['kind']}"
+            count, amount = run["totals"].get(key, [0, 0])
+            run["totals"][key] = [count + row["n"], amount + int(row["amount"])]
+            run["payments"] += row["n"]
+            run["total_amount"] += int(row["amount"])
+        else:
+            run["skipped"][row["what"]] = run["skipped"].get(row["what"], 0) + row["n"]
+    if upto >= run["upto_claim_id"]:
+        run["status"] = "completed"
+    return run
+
+
+def _completed_event(run):
+    return {"run_id": run["run_id"], "period": run["period"].strftime("%Y-%m"),
+            "payments": run["payments"], "total_amount": run["total_amount"],
+            "skipped": run["skipped"],
+            "totals": [{"province_code": key.split("|")[0], "kind": key.split("|")[1],
+                        "payments": count, "amount": amount}
+                       for key, (count, amount) in sorted(run["totals"].items())]}
+
+
+def _log_progress(run, done_before, started):
+    elapsed = max(time.monotonic() - started, 1e-6)
+    log.info("payment run %s: claims %d/%d, %d payments so far, %.0f claims/s",
+             run["period"].strftime("%Y-%m"), run["done_claim_id"], run["upto_claim_id"],
+             run["payments"], (run["done_claim_id"] - done_before) / elapsed)
