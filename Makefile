@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install up run down migrate infra status test test-unit test-integration test-e2e bench clean
+.PHONY: install up run down migrate infra status browser test test-unit test-integration test-e2e bench bench-intake bench-payments rebuild-reports clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ infra: install
 status:
 	@$(PY) -m deploy.stack status
 
-test: install infra    ## the whole suite: unit, integration, e2e
+browser:               ## Debian's chromium for the dashboard test, when missing and installable
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "[make] no chromium and none installable: the dashboard browser test will be skipped"
+
+test: install infra browser   ## the whole suite: unit, integration, e2e
 	$(PY) -m pytest tests
 
 test-unit: install
@@ -42,8 +47,11 @@ test-unit: install
 test-integration: install infra
 	$(PY) -m pytest tests/integration
 
-test-e2e: install infra
+test-e2e: install infra browser
 	$(PY) -m pytest tests/e2e
+
+rebuild-reports: install   ## reporting's read models dropped and replayed from its event archive
+	$(PY) -m deploy.rebuild_reports
 
 bench: install infra   ## end-to-end throughput against a bare kombu consumer
 	$(PY) -m bench.intake_e2e

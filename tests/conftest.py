@@ -10,6 +10,7 @@ import eventlet
 eventlet.monkey_patch()  # noqa: E402  (nameko's test tools need it first)
 
 import os
+import socket
 import time
 import warnings
 
@@ -45,14 +46,26 @@ def amqp_uri(scratch):
     return scratch[1]
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def test_env(database_dsn, amqp_uri):
+def reporting_address():
+    """Where this run's reporting service serves HTTP."""
+    return f"127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def test_env(database_dsn, amqp_uri, reporting_address):
     """Environment variables that point the services at this run's database and vhost."""
     env = {"AMQP_URI": amqp_uri, "LOG_LEVEL": "INFO", "OUTBOX_POLL_SECONDS": "0.5",
            # held events expire after 8 s here (7 days in production), checked every second
            "INTAKE_HOLD_DAYS": str(HOLD_SECONDS / 86400), "INTAKE_HOLD_CHECK_SECONDS": "1",
            # paid cover past its last day is ended within a second
-           "INTAKE_LAPSE_CHECK_SECONDS": "1"}
+           "INTAKE_LAPSE_CHECK_SECONDS": "1", "REPORTING_HTTP_ADDRESS": reporting_address}
     env.update({f"{name.upper()}_DSN": database_dsn for name in SERVICES})
     return env
 

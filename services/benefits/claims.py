@@ -37,9 +37,14 @@ def request_hash(request):
 def decide(cur, person, claim):
     """The Decision for ``claim`` from the person's history as benefits holds it."""
     subject = Person(person["sex"], person["date_of_birth"], person["date_of_death"])
+    by_month = {}
+    for row in store.contribution_months(cur, person["citizen_id"]):
+        # a month counts once: compulsory contributions over voluntary ones paid ahead
+        if row["month"] not in by_month or row["kind"] == "compulsory":
+            by_month[row["month"]] = row
     months = [ContributionMonth(r["month"], r["kind"], int(r["wage"]),
                                 None if r["ui_wage"] is None else int(r["ui_wage"]))
-              for r in store.contribution_months(cur, person["citizen_id"])]
+              for _, r in sorted(by_month.items())]
     if claim["kind"] == "pension":
         return pension(REFERENCE, subject, months, claim["claim_date"], claim["early_retirement"])
     if claim["kind"] == "lump_sum":
@@ -139,9 +144,10 @@ def claim_view(claim):
 
 
 def stop_for_employment(uow, citizen_id, start_date):
-    """A new job stops an unemployment benefit from its month; months paid since are flagged."""
+    """A job that starts on or after the claim stops an unemployment benefit from its month;
+    months paid since are flagged. (An older job reported late stops nothing.)"""
     from_month = start_date.replace(day=1)
-    for claim in store.stop_unemployment(uow.cursor, citizen_id, from_month):
+    for claim in store.stop_unemployment(uow.cursor, citizen_id, from_month, start_date):
         paid = store.payments_after(uow.cursor, citizen_id, from_month, ["unemployment"])
         paid = [p for p in paid if p["claim_id"] == claim["claim_id"]]
         if paid:

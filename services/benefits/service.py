@@ -191,6 +191,24 @@ class BenefitsService(PlatformRpc):
         return self._changing(confirm)
 
     @rpc(expected_exceptions=EXPECTED)
+    @authorised("assessor", changes_data=True)
+    def suspend_claim(self, claim_id, suspended=True):
+        """Suspend (or, with ``suspended=False``, resume) payment of an approved claim (assessor).
+
+        Payment runs skip a suspended claim (``suspended``). Returns the claim.
+        """
+        if not isinstance(claim_id, int) or isinstance(claim_id, bool):
+            raise ValidationError({"claim_id": ["invalid_type: an integer"]})
+        if not isinstance(suspended, bool):
+            raise ValidationError({"suspended": ["invalid_type: true or false"]})
+
+        def suspend(uow):
+            if not store.set_suspended(uow.cursor, claim_id, suspended):
+                raise NotFound(f"no approved claim {claim_id}")
+            return claims.claim_view(store.get_claim(uow.cursor, claim_id))
+        return self._changing(suspend)
+
+    @rpc(expected_exceptions=EXPECTED)
     @authorised("assessor", "auditor")
     def list_fraud_flags(self, status="open", after_id=0, limit=100):
         """Fraud flags, oldest first (assessor, auditor): ``status`` ``open``, ``closed`` or None for all.

@@ -131,12 +131,13 @@ def claims_sharing_account(cur, bank_account, citizen_id):
     return cur.fetchall()
 
 
-def stop_unemployment(cur, citizen_id, from_month):
-    """Re-employment stops an open unemployment benefit from ``from_month``; returns it."""
+def stop_unemployment(cur, citizen_id, from_month, started_on):
+    """Re-employment on ``started_on`` stops an open unemployment benefit claimed on or
+    before that day from ``from_month``; returns the claims stopped."""
     cur.execute("UPDATE claims SET stopped_from = %s, open = false WHERE citizen_id = %s"
                 " AND kind = 'unemployment' AND open AND start_month IS NOT NULL"
-                " AND (end_month IS NULL OR end_month >= %s) RETURNING claim_id",
-                (from_month, citizen_id, from_month))
+                " AND claim_date <= %s AND (end_month IS NULL OR end_month >= %s)"
+                " RETURNING claim_id", (from_month, citizen_id, started_on, from_month))
     return cur.fetchall()
 
 
@@ -279,3 +280,9 @@ def history_summary(cur, citizen_id):
                 " FROM contribution_months WHERE citizen_id = %s GROUP BY kind ORDER BY kind",
                 (citizen_id,))
     return cur.fetchall()
+
+
+def set_suspended(cur, claim_id, suspended):
+    cur.execute("UPDATE claims SET suspended = %s WHERE claim_id = %s AND status = 'approved'"
+                " RETURNING claim_id", (suspended, claim_id))
+    return cur.fetchone() is not None

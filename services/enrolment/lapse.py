@@ -3,8 +3,9 @@
 Voluntary SI, household and other paid health cover run to the last day
 paid for. A periodic sweep ends the periods whose last day has passed and
 announces ``coverage_ended`` (reason ``paid_period_ended``) for each scheme
-the person is no longer in by any other cover. A payment that arrives later
-opens a new period (``coverage_started``) rather than reviving the old one.
+the person is no longer in by any other cover. A later payment for the
+months right after a lapsed period revives it (the months are continuous);
+one that leaves a gap opens a new period (``coverage_started``).
 """
 from services.enrolment import store
 

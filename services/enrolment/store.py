@@ -217,8 +217,9 @@ def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, val
 
     A paid period that reaches at least the day before ``valid_from`` is
     extended (and is active again if it had lapsed meanwhile: the months are
-    continuous); otherwise any active paid period is closed on its own end
-    and a new one opened. Callers compare the active schemes before and after.
+    continuous); otherwise a new period is opened, and an active paid period
+    that ended before it is closed on its own end (one paid ahead of it stays).
+    Callers compare the active schemes before and after.
     """
     cur.execute("UPDATE coverages SET valid_to = greatest(valid_to, %(to)s), status = 'active'"
                 " WHERE id = (SELECT id FROM coverages WHERE citizen_id = %(c)s AND scheme = %(s)s"
@@ -227,8 +228,10 @@ def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, val
                 {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from})
     if cur.fetchone():
         return
+    # a period that ended before this one starts is over; a later one (paid ahead) stays
     cur.execute("UPDATE coverages SET status = 'ended' WHERE citizen_id = %s AND scheme = %s"
-                " AND status = 'active' AND employment_id IS NULL", (citizen_id, scheme))
+                " AND status = 'active' AND employment_id IS NULL AND valid_to < %s",
+                (citizen_id, scheme, valid_from))
     cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
                 " source_event_id) VALUES (%s, %s, %s, %s, %s, %s)",
                 (citizen_id, scheme, group_code, valid_from, valid_to, event_id))

@@ -1,75 +1,34 @@
-"""The reporting service: aggregates built from the other services' events."""
+"""The reporting service: read models built from the other services' events, served
+over RPC and HTTP (``services/reporting/web.py``)."""
 import datetime as dt
-import json
-from collections import Counter
+import inspect
 from pathlib import Path
 
 from nameko.rpc import rpc
 
-from services.reporting import store
-from services.reporting.domain.aggregates import (
-    coverage_ended_deltas, coverage_started_deltas, merge, participant_corrected_deltas,
-    participant_registered_deltas, rejection_key)
+from services.reporting import arguments as args
+from services.reporting import projections, queries, store
+from services.reporting.domain.figures import load_reference, today_unit, year_bounds
+from services.reporting.web import ReportingHttp
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
 from shared.db import Database
-from shared.errors import EXPECTED, ValidationError
-from shared.inbox import EventBatch, EventInbox
-from shared.outbox import OutboxRelay
+from shared.envelope import today_in
+from shared.errors import EXPECTED, NotFound, ValidationError
+from shared.inbox import EventInbox
+from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc
 
 QUEUE = "reporting.events"
 EVENTS_EXCHANGE = "reporting.events"
-DELTAS = {
-    "participant_registered": participant_registered_deltas,
-    "coverage_started": coverage_started_deltas,
-    "coverage_ended": coverage_ended_deltas,
-    "participant_corrected": participant_corrected_deltas,
-}
+REFERENCE = load_reference()
 
 
-class AggregatesBatch(EventBatch):
-    """Changes gathered over one batch, written once before it commits.
-
-    Reporting subscribes to every event the other services publish and
-    archives each one (the archive is what a rebuild replays); the types it
-    does not aggregate yet are archived only.
-    """
-
-    def __init__(self):
-        self.participants = []
-        self.rejections = Counter()
-        self.archived = []
-        handlers = {key: self._aggregating(fn) for key, fn in DELTAS.items()}
-        handlers["intake_rejected"] = self._counting_rejection
-        super().__init__(handlers, default=lambda uow, routing_key, body: None)
-
-    def _aggregating(self, deltas_of):
-        def handle(uow, body):
-            self.participants.extend(deltas_of(body))
-        return handle
-
-    def _counting_rejection(self, uow, body):
-        self.rejections.update([rejection_key(body)])
-
-    def handle(self, uow, delivery):
-        outcome = super().handle(uow, delivery)
-        if not outcome.dead_letter_reason:
-            # a re-delivered event is archived once: the archive is keyed by event_id
-            self.archived.append((json.loads(delivery.body)["event_id"], delivery.exchange,
-                                  delivery.routing_key, delivery.body.decode("utf-8")))
-        return outcome
-
-    def before_commit(self, cur):
-        if self.participants:
-            store.add_to_counts(cur, merge(self.participants))
-        if self.rejections:
-            store.add_rejections(cur, self.rejections)
-        if self.archived:
-            store.archive(cur, self.archived)
+def _unit(code):
+    return today_unit(code) if code else None
 
 
-class ReportingService(PlatformRpc):
+class ReportingService(PlatformRpc, ReportingHttp):
     name = "reporting"
 
     db = Database(Path(__file__).parent / "migrations")
@@ -79,29 +38,141 @@ class ReportingService(PlatformRpc):
     @consume_batches(queue=QUEUE, bindings=[("enrolment.events", "#"), ("benefits.events", "#")])
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
-        return inbox.apply(deliveries, AggregatesBatch)
+        return inbox.apply(deliveries, projections.ProjectionBatch)
+
+    # -- the figures: one entry for RPC and HTTP ------------------------------
+
+    def report(self, name, params):
+        """Rows of report ``name`` with ``params`` (strings or JSON values), checked here."""
+        runner = REPORTS.get(name)
+        if runner is None:
+            raise NotFound(f"no report {name!r}; reports: {', '.join(sorted(REPORTS))}")
+        unknown = set(params) - set(list(inspect.signature(runner).parameters)[1:])
+        if unknown:
+            raise ValidationError({key: ["unknown_field: not a parameter of this report"]
+                                   for key in sorted(unknown)})
+        with self.db.transaction() as cur:
+            return runner(cur, **params)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
     def coverage(self, as_of=None, province_code=None):
-        """Participants per province and scheme (planner).
+        """Participants per province and scheme, with denominators and rates (planner).
 
-        Rows: ``{province_code, scheme, participants, population, workforce,
-        coverage_rate, as_of}``. For now only counts: the ``registered`` row
-        is people on the register; denominators and rates are null until the
-        reference figures are loaded. ``as_of`` other than now is not yet
-        supported and is refused.
+        Rows ``{province_code, province_name, scheme, participants, population,
+        workforce, denominator_kind, denominator, denominator_year, denominator_source,
+        coverage_rate, national_target_percent, as_of}`` in today's province units, plus
+        ``VN`` rows for the nation. ``as_of`` (``YYYY-MM-DD``) gives the figures at the
+        end of that day; ``coverage_rate`` is a percent, null where the denominator is
+        not known.
         """
-        if as_of is not None:
-            raise ValidationError({"as_of": ["not_supported: only current figures for now"]})
-        if province_code is not None and not (
-                isinstance(province_code, str) and len(province_code) == 2 and province_code.isdigit()):
-            raise ValidationError({"province_code": ["invalid_format: 2 digits"]})
+        return self.report("coverage", {"as_of": as_of, "province_code": province_code})
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner")
+    def target_progress(self, year, province_code=None, as_of=None):
+        """Progress against the year's targets (planner).
+
+        Rows ``{province_code, scheme, measure, name, starts_on, ends_on, target,
+        achieved, percent, remaining, expected_by_now, on_pace, as_of}``.
+        """
+        return self.report("targets", {"year": year, "province_code": province_code,
+                                       "as_of": as_of})
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner")
+    def benefits_summary(self, period, province_code=None):
+        """Beneficiaries and amounts per kind in ``period`` (``YYYY`` or ``YYYY-MM``) and
+        the same period a year before, with the change in percent (planner)."""
+        return self.report("benefits", {"period": period, "province_code": province_code})
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner")
+    def benefits_by_month(self, year, province_code=None):
+        """Beneficiaries and amounts per month and kind of ``year`` and the year before (planner)."""
+        return self.report("benefits_by_month", {"year": year, "province_code": province_code})
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner")
+    def programme_summary(self, programme_code=None):
+        """Sponsored programmes: people, cards, books and amount against goals, per
+        sponsor and province (planner)."""
+        return self.report("programmes", {"programme_code": programme_code})
+
+    # -- planners' input ------------------------------------------------------
+
+    def _changing(self, operation):
         with self.db.transaction() as cur:
-            rows = store.participant_counts(cur, province_code)
-        return [{"province_code": r["province_code"], "scheme": r["scheme"],
-                 "participants": r["participants"], "population": None, "workforce": None,
-                 "coverage_rate": None, "as_of": r["updated_at"].isoformat()} for r in rows]
+            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
+            result = operation(cur, uow)
+            self.auth.audit(cur)
+            uow.flush()
+        self.relay.wake()
+        return result
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner", changes_data=True)
+    def set_target(self, year, province_code, scheme, target, measure="new_participants",
+                   name=None, starts_on=None, ends_on=None):
+        """Set a target (planner); emits ``targets_changed``.
+
+        ``measure``: ``new_participants`` (people who start in the scheme between
+        ``starts_on`` and ``ends_on``, by default the whole year) or ``coverage_rate``
+        (a percent to reach by ``ends_on``). ``name`` makes it a campaign beside the
+        yearly target, e.g. a promotion month. ``province_code`` is a province of
+        today's map or ``VN``. Returns the stored target.
+        """
+        row = {"year": args.year("year", year),
+               "province_code": _unit(args.province("province_code", province_code)),
+               "scheme": args.scheme("scheme", scheme), "measure": args.measure("measure", measure)}
+        if row["province_code"] is None:
+            args.refuse("province_code", "required", "a province code or VN")
+        row["target"] = args.target_value("target", target, row["measure"])
+        first, last = year_bounds(row["year"])
+        row["starts_on"] = args.day("starts_on", starts_on) or first
+        row["ends_on"] = args.day("ends_on", ends_on) or last
+        if row["ends_on"] < row["starts_on"]:
+            args.refuse("ends_on", "invalid_range", "not before starts_on")
+        if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= 100):
+            args.refuse("name", "invalid_length", "1-100 characters")
+        row["name"] = name or ""
+
+        def store_target(cur, uow):
+            stored = queries.target_view(store.set_target(cur, row))
+            uow.emit("targets_changed", stored)
+            return stored
+        return self._changing(store_target)
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner", changes_data=True)
+    def set_denominator(self, province_code, year, source, population=None, labour_force=None,
+                        working_age_labour_force=None):
+        """Set a province's (or ``VN``'s) denominators for a year, with their source (planner)."""
+        row = {"province_code": _unit(args.province("province_code", province_code)),
+               "year": args.year("year", year), "population": args.count("population", population),
+               "labour_force": args.count("labour_force", labour_force),
+               "working_age_labour_force": args.count("working_age_labour_force",
+                                                      working_age_labour_force)}
+        if row["province_code"] is None:
+            args.refuse("province_code", "required", "a province code or VN")
+        if not isinstance(source, str) or not 3 <= len(source.strip()) <= 300:
+            args.refuse("source", "invalid_length", "where the figure comes from, 3-300 characters")
+        if not any(row[k] for k in ("population", "labour_force", "working_age_labour_force")):
+            args.refuse("population", "required", "at least one figure")
+        row["source"] = source.strip()
+        return self._changing(lambda cur, uow: dict(store.set_denominator(cur, row)))
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("admin", changes_data=True)
+    def rebuild_reports(self):
+        """Drop the read models and rebuild them from the archive of consumed events (admin).
+
+        Consumption waits meanwhile. Returns ``{replayed}``.
+        """
+        replayed = projections.rebuild(self.db)
+        with self.db.transaction() as cur:
+            self.auth.audit(cur, {"replayed": replayed})
+        return {"replayed": replayed}
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
@@ -111,11 +182,40 @@ class ReportingService(PlatformRpc):
         Rows ``{day, source, event_type, rejections}`` from ``since_day``
         (``YYYY-MM-DD``, default 30 days ago) on.
         """
-        try:
-            since = dt.date.fromisoformat(since_day) if since_day else \
-                dt.date.today() - dt.timedelta(days=30)
-        except (TypeError, ValueError):
-            raise ValidationError({"since_day": ["invalid_date: YYYY-MM-DD"]}) from None
+        since = args.day("since_day", since_day) or today_in() - dt.timedelta(days=30)
         with self.db.transaction() as cur:
             rows = store.rejection_counts(cur, since)
         return [dict(r, day=r["day"].isoformat()) for r in rows]
+
+
+def _coverage(cur, as_of=None, province_code=None):
+    return queries.coverage(cur, REFERENCE, args.day("as_of", as_of),
+                            _unit(args.province("province_code", province_code)))
+
+
+def _targets(cur, year=None, province_code=None, as_of=None):
+    return queries.target_progress(cur, REFERENCE, args.year("year", year),
+                                   _unit(args.province("province_code", province_code)),
+                                   args.day("as_of", as_of))
+
+
+def _benefits(cur, period=None, province_code=None):
+    first, last = args.period("period", period)
+    last = max(first, min(last, today_in().replace(day=1)))  # a year so far: its months so far
+    return queries.benefits_summary(cur, first, last,
+                                    _unit(args.province("province_code", province_code, False)))
+
+
+def _benefits_by_month(cur, year=None, province_code=None):
+    return queries.benefits_by_month(cur, args.year("year", year),
+                                     _unit(args.province("province_code", province_code, False)))
+
+
+def _programmes(cur, programme_code=None):
+    if programme_code is not None and not isinstance(programme_code, str):
+        args.refuse("programme_code", "invalid_type", "a programme code")
+    return queries.programme_summary(cur, programme_code or None)
+
+
+REPORTS = {"coverage": _coverage, "targets": _targets, "benefits": _benefits,
+           "benefits_by_month": _benefits_by_month, "programmes": _programmes}

@@ -1,4 +1,6 @@
 """SQL for the reporting schema."""
+import json
+
 import psycopg2.extras
 
 
@@ -39,3 +41,160 @@ def archive(cur, events):
     psycopg2.extras.execute_values(
         cur, "INSERT INTO event_archive (event_id, exchange, routing_key, body) VALUES %s"
         " ON CONFLICT (event_id) DO NOTHING", events)
+
+
+def add_coverage_changes(cur, rows):
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO coverage_changes AS c (day, province_code, scheme, starts, ends) VALUES %s"
+        " ON CONFLICT (day, province_code, scheme) DO UPDATE"
+        " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends", rows)
+
+
+def add_benefit_payments(cur, rows):
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO benefit_payments AS b (month, province_code, kind, payments, amount) VALUES %s"
+        " ON CONFLICT (month, province_code, kind) DO UPDATE"
+        " SET payments = b.payments + EXCLUDED.payments, amount = b.amount + EXCLUDED.amount", rows)
+
+
+def add_claim_decisions(cur, rows):
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO claim_decisions AS d (month, province_code, kind, status, claims) VALUES %s"
+        " ON CONFLICT (month, province_code, kind, status) DO UPDATE"
+        " SET claims = d.claims + EXCLUDED.claims", rows)
+
+
+def upsert_programme(cur, body):
+    cur.execute("INSERT INTO programmes (programme_code, name, sponsors, goal_books, goal_cards, budget)"
+                " VALUES (%(programme_code)s, %(name)s, %(sponsors)s, %(goal_books)s, %(goal_cards)s,"
+                " %(budget)s) ON CONFLICT (programme_code) DO UPDATE SET name = EXCLUDED.name,"
+                " sponsors = EXCLUDED.sponsors, goal_books = EXCLUDED.goal_books,"
+                " goal_cards = EXCLUDED.goal_cards, budget = EXCLUDED.budget",
+                dict(body, sponsors=json.dumps(body["sponsors"], ensure_ascii=False)))
+
+
+def add_grants(cur, rows, people):
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO programme_grants AS g (programme_code, sponsor, province_code, grants,"
+        " health_cards, si_books, amount) VALUES %s"
+        " ON CONFLICT (programme_code, sponsor, province_code) DO UPDATE"
+        " SET grants = g.grants + EXCLUDED.grants, health_cards = g.health_cards + EXCLUDED.health_cards,"
+        " si_books = g.si_books + EXCLUDED.si_books, amount = g.amount + EXCLUDED.amount", rows)
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO programme_people (programme_code, person_key) VALUES %s"
+        " ON CONFLICT DO NOTHING", sorted(set(people)))
+
+
+def touch(cur, names):
+    psycopg2.extras.execute_values(
+        cur, "INSERT INTO read_model_clock (name) VALUES %s"
+        " ON CONFLICT (name) DO UPDATE SET changed_at = now()", [(n,) for n in sorted(names)])
+
+
+def clock(cur):
+    cur.execute("SELECT name, changed_at FROM read_model_clock")
+    return {row["name"]: row["changed_at"] for row in cur.fetchall()}
+
+
+def coverage_changes_after(cur, day):
+    """Net changes dated after ``day``, per province and scheme (to go back from now)."""
+    cur.execute("SELECT province_code, scheme, sum(starts - ends) AS net FROM coverage_changes"
+                " WHERE day > %s GROUP BY province_code, scheme", (day,))
+    return cur.fetchall()
+
+
+def starts_between(cur, first, last):
+    cur.execute("SELECT province_code, scheme, sum(starts) AS starts FROM coverage_changes"
+                " WHERE day BETWEEN %s AND %s GROUP BY province_code, scheme", (first, last))
+    return cur.fetchall()
+
+
+def denominators(cur):
+    cur.execute("SELECT province_code, year, population, labour_force, working_age_labour_force,"
+                " source, verify FROM denominators")
+    return cur.fetchall()
+
+
+def set_denominator(cur, row):
+    cur.execute("INSERT INTO denominators (province_code, year, population, labour_force,"
+                " working_age_labour_force, source, verify)"
+                " VALUES (%(province_code)s, %(year)s, %(population)s, %(labour_force)s,"
+                " %(working_age_labour_force)s, %(source)s, false)"
+                " ON CONFLICT (province_code, year) DO UPDATE SET"
+                " population = coalesce(EXCLUDED.population, denominators.population),"
+                " labour_force = coalesce(EXCLUDED.labour_force, denominators.labour_force),"
+                " working_age_labour_force = coalesce(EXCLUDED.working_age_labour_force,"
+                "   denominators.working_age_labour_force),"
+                " source = EXCLUDED.source, verify = false, updated_at = now()"
+                " RETURNING province_code, year, population, labour_force,"
+                " working_age_labour_force, source", row)
+    return cur.fetchone()
+
+
+TARGET_COLUMNS = "year, province_code, scheme, measure, name, starts_on, ends_on, target, updated_at"
+
+
+def set_target(cur, row):
+    cur.execute("INSERT INTO targets (year, province_code, scheme, measure, name, starts_on, ends_on,"
+                " target) VALUES (%(year)s, %(province_code)s, %(scheme)s, %(measure)s, %(name)s,"
+                " %(starts_on)s, %(ends_on)s, %(target)s)"
+                " ON CONFLICT (year, province_code, scheme, measure, name) DO UPDATE SET"
+                " starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on,"
+                f" target = EXCLUDED.target, updated_at = now() RETURNING {TARGET_COLUMNS}", row)
+    return cur.fetchone()
+
+
+def targets(cur, year, province_code=None):
+    cur.execute(f"SELECT {TARGET_COLUMNS} FROM targets WHERE year = %(y)s"
+                " AND (%(p)s::text IS NULL OR province_code = %(p)s)"
+                " ORDER BY province_code, scheme, measure, name", {"y": year, "p": province_code})
+    return cur.fetchall()
+
+
+def benefit_payments(cur, first, last):
+    cur.execute("SELECT month, province_code, kind, payments, amount FROM benefit_payments"
+                " WHERE month BETWEEN %s AND %s", (first, last))
+    return cur.fetchall()
+
+
+def programme_rows(cur, programme_code=None):
+    cur.execute(
+        "SELECT p.programme_code, p.name, p.sponsors, p.goal_books, p.goal_cards, p.budget,"
+        " coalesce(g.health_cards, 0) AS health_cards, coalesce(g.si_books, 0) AS si_books,"
+        " coalesce(g.amount, 0) AS amount,"
+        " (SELECT count(*) FROM programme_people pp WHERE pp.programme_code = p.programme_code)"
+        "   AS people"
+        " FROM programmes p LEFT JOIN (SELECT programme_code, sum(health_cards)::bigint AS health_cards,"
+        "   sum(si_books)::bigint AS si_books, sum(amount)::bigint AS amount FROM programme_grants"
+        "   GROUP BY programme_code) g USING (programme_code)"
+        " WHERE %(c)s::text IS NULL OR p.programme_code = %(c)s ORDER BY p.programme_code",
+        {"c": programme_code})
+    return cur.fetchall()
+
+
+def programme_breakdown(cur, programme_code):
+    cur.execute("SELECT sponsor, province_code, grants, health_cards, si_books, amount"
+                " FROM programme_grants WHERE programme_code = %s ORDER BY sponsor, province_code",
+                (programme_code,))
+    return cur.fetchall()
+
+
+READ_MODELS = ("participant_counts", "coverage_changes", "rejection_counts", "benefit_payments",
+               "claim_decisions", "programmes", "programme_grants", "programme_people",
+               "read_model_clock")
+
+
+def clear_read_models(cur):
+    """Empty every table built from events (targets and denominators are planners' input)."""
+    cur.execute("LOCK TABLE event_archive IN SHARE ROW EXCLUSIVE MODE")
+    cur.execute("TRUNCATE " + ", ".join(READ_MODELS))
+
+
+def archived_events(cur, after_id, limit):
+    cur.execute("SELECT id, routing_key, body FROM event_archive WHERE id > %s ORDER BY id LIMIT %s",
+                (after_id, limit))
+    return cur.fetchall()

@@ -100,3 +100,9 @@ def rpc_as(stack, amqp_uri):
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture
+def reporting_url(stack, reporting_address):
+    """The base URL of the reporting service's HTTP API and dashboard."""
+    return f"http://{reporting_address}"

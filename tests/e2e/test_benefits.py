@@ -164,6 +164,19 @@ def test_proof_of_life_overdue_suspends_until_confirmed(intake, rpc_as):
     assert [p["period"] for p in assessor.benefits.payments_for(citizen_id)] == ["2026-10"]
 
 
+def test_a_suspended_claim_is_skipped_until_resumed(intake, rpc_as):
+    assessor, finance = rpc_as("assessor"), rpc_as("finance")
+    citizen_id = career(intake, rpc_as, "2007-01-01", "2021-12-31", 6_000_000, sex="female",
+                        born="1966-05-15")
+    claim = assessor.benefits.submit_claim({"citizen_id": citizen_id, "kind": "pension",
+                                            "claim_date": "2025-08-01"})
+    assert assessor.benefits.suspend_claim(claim["claim_id"])["suspended"] is True
+    assert finance.benefits.run_payments("2026-07")["skipped"].get("suspended", 0) >= 1
+    assert assessor.benefits.suspend_claim(claim["claim_id"], False)["suspended"] is False
+    finance.benefits.run_payments("2026-08")
+    assert [p["period"] for p in assessor.benefits.payments_for(citizen_id)] == ["2026-08"]
+
+
 def test_one_bank_account_on_two_peoples_claims_is_flagged(intake, rpc_as):
     clerk, assessor = rpc_as("clerk"), rpc_as("assessor")
     people = [registered(intake, clerk, province="22") for _ in range(2)]

@@ -51,6 +51,11 @@ def test_ending_the_job_whose_card_is_valid_hands_cover_to_the_other_job(intake,
 def test_paid_voluntary_cover_lapses_when_its_months_are_over(intake, rpc_as):
     clerk, planner = rpc_as("clerk"), rpc_as("planner")
     before = scheme_count(planner, "49", "voluntary_si")
+
+    def in_february():  # while the paid months ran
+        return [r["participants"] for r in planner.reporting.coverage("2025-02-15", "49")
+                if r["scheme"] == "voluntary_si"] or [0]
+    february = in_february()[0]
     citizen_id = registered(intake, clerk, province="49", born="1980-05-05")
     # 2025-01..03 at 1,500,000, support 'other' 10% before Jul 2025: 297,000 a month
     assert settled(clerk, intake.publish("contribution.paid", paid(
@@ -59,6 +64,7 @@ def test_paid_voluntary_cover_lapses_when_its_months_are_over(intake, rpc_as):
     eventually(lambda: active(clerk.enrolment.get_participant(citizen_id)) == [])
     [cover] = clerk.enrolment.get_participant(citizen_id)["coverages"]
     assert (cover["valid_to"], cover["status"]) == ("2025-03-31", "ended")
+    eventually(lambda: in_february() == [february + 1])
     eventually(lambda: scheme_count(planner, "49", "voluntary_si") == before)
     # paying again later opens a new period rather than reviving the lapsed one
     assert settled(clerk, intake.publish("contribution.paid", paid(
@@ -89,16 +95,17 @@ def test_a_household_card_for_an_employee_does_not_count_health_twice(intake, rp
 
 def test_a_corrected_province_moves_the_persons_counts(intake, rpc_as):
     clerk, planner = rpc_as("clerk"), rpc_as("planner")
+    # Quảng Trị's old code 45 is shown in today's Quảng Trị (44); the person moves to Hà Tĩnh (42)
     citizen_id = registered(intake, clerk, province="45")
     assert settled(clerk, intake.publish("employment.started", employment(citizen_id)))["status"] \
         == "applied"
-    eventually(lambda: scheme_count(planner, "45", "compulsory_si") >= 1)
-    old_si, new_si = scheme_count(planner, "45", "compulsory_si"), scheme_count(planner, "44", "compulsory_si")
-    old_reg = scheme_count(planner, "45", "registered")
-    clerk.enrolment.correct_person(citizen_id, {"province_code": "44"})
-    eventually(lambda: scheme_count(planner, "44", "compulsory_si") == new_si + 1)
-    assert scheme_count(planner, "45", "compulsory_si") == old_si - 1
-    assert scheme_count(planner, "45", "registered") == old_reg - 1
+    eventually(lambda: scheme_count(planner, "44", "compulsory_si") >= 1)
+    old_si, new_si = scheme_count(planner, "44", "compulsory_si"), scheme_count(planner, "42", "compulsory_si")
+    old_reg = scheme_count(planner, "44", "registered")
+    clerk.enrolment.correct_person(citizen_id, {"province_code": "42"})
+    eventually(lambda: scheme_count(planner, "42", "compulsory_si") == new_si + 1)
+    assert scheme_count(planner, "44", "compulsory_si") == old_si - 1
+    assert scheme_count(planner, "44", "registered") == old_reg - 1
 
 
 def test_a_card_dated_before_the_hi_group_table_is_rejected_not_dead_lettered(intake, rpc_as):
@@ -127,3 +134,17 @@ def test_state_support_for_voluntary_si_stops_after_120_months(intake, rpc_as):
     full = supported["monthly_gross"] * 12
     assert f"expected {full:,} VND" in refused["reasons"]["payload.amount_paid"][0]
     assert settled(clerk, twelve_months(2032, full))["status"] == "applied"
+
+
+def test_paying_for_earlier_months_leaves_cover_paid_ahead_in_place(intake, rpc_as):
+    clerk = rpc_as("clerk")
+    citizen_id = registered(intake, clerk, province="30", born="1979-09-09")
+    for period, as_of in (("2027-01", "2027-01-01"), ("2026-09", "2026-09-01")):
+        price = clerk.enrolment.quote_voluntary_si(2_200_000, 3, "other", as_of)["total_payable"]
+        assert settled(clerk, intake.publish("contribution.paid", paid(
+            citizen_id, "voluntary_si", period, 3, price, declared_income=2_200_000)))["status"] \
+            == "applied"
+    periods = [(c["valid_from"], c["valid_to"], c["status"]) for c in
+               clerk.enrolment.get_participant(citizen_id)["coverages"]]
+    assert ("2027-01-01", "2027-03-31", "active") in periods
+    assert periods[0][:2] == ("2026-09-01", "2026-11-30")

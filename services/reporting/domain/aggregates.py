@@ -1,12 +1,25 @@
-"""What each consumed event adds to the participant counts.
+"""What each consumed event adds to the read models. Pure, no I/O.
 
-A delta is ``(province_code, scheme, change)``. ``registered`` counts people
-on the register whatever their schemes; the scheme rows (``compulsory_si``,
-``voluntary_si``, ``health``, ``unemployment``) come from coverage events.
+Participant deltas are ``(province_code, scheme, change)`` on the current
+counts; coverage changes are ``(day, province_code, scheme, starts, ends)``,
+dated so that figures can be read as of any day. ``registered`` counts
+people on the register whatever their schemes.
 """
+import datetime as dt
+import hashlib
 from collections import Counter
 
 REGISTERED = "registered"
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+
+
+def _day(text):
+    return dt.date.fromisoformat(text[:10])
+
+
+def event_day(body):
+    """The day in Vietnam on which an event was emitted."""
+    return dt.datetime.fromisoformat(body["occurred_at"]).astimezone(VIETNAM).date()
 
 
 def participant_registered_deltas(body):
@@ -34,6 +47,47 @@ def participant_corrected_deltas(body):
             for province, change in ((old, -1), (new, 1))]
 
 
+def dated_changes(event_type, body):
+    """``(day, province_code, scheme, starts, ends)`` rows for the dated coverage model."""
+    if event_type == "participant_registered":
+        return [(_day(body["registered_on"]), body["province_code"], REGISTERED, 1, 0)]
+    if event_type == "coverage_started":
+        return [(_day(body["valid_from"]), body["province_code"], body["scheme"], 1, 0)]
+    if event_type == "coverage_ended":
+        return [(_day(body["valid_to"]) + dt.timedelta(days=1), body["province_code"],
+                 body["scheme"], 0, 1)]
+    if event_type == "participant_corrected":
+        day = event_day(body)
+        return [(day, province, scheme, max(change, 0), max(-change, 0))
+                for province, scheme, change in participant_corrected_deltas(body)]
+    return []
+
+
+def payment_rows(body):
+    """``(month, province_code, kind, payments, amount)`` from a payment_run_completed."""
+    month = dt.date.fromisoformat(body["period"] + "-01")
+    return [(month, row["province_code"], row["kind"], row["payments"], row["amount"])
+            for row in body.get("totals", [])]
+
+
+def claim_key(body):
+    """The (month, province_code, kind, status) a decided claim is counted under."""
+    return (_day(body["claim_date"]).replace(day=1), body["province_code"], body["kind"],
+            body["status"])
+
+
+def grant_row(body):
+    """``(programme_code, sponsor, province_code, grants, health_cards, si_books, amount)``."""
+    card = body["benefit"] == "health_card"
+    return (body["programme_code"], body["sponsor"], body["province_code"], 1, int(card),
+            int(not card), body["amount"])
+
+
+def person_key(programme_code, citizen_id):
+    """Counts a person once per programme without keeping the citizen id."""
+    return hashlib.sha256(f"{programme_code}:{citizen_id}".encode()).hexdigest()[:32]
+
+
 def rejection_key(body):
     """The (day, source, event_type) a rejection is counted under."""
     return (body["occurred_at"][:10], body.get("source") or "unknown",
@@ -46,3 +100,13 @@ def merge(deltas):
     for province_code, scheme, change in deltas:
         total[(province_code, scheme)] += change
     return [(p, s, n) for (p, s), n in sorted(total.items()) if n]
+
+
+def merge_rows(rows, key_width):
+    """Sum rows that share their first ``key_width`` fields (one write per key, in key order)."""
+    total = {}
+    for row in rows:
+        key, values = tuple(row[:key_width]), row[key_width:]
+        old = total.get(key)
+        total[key] = values if old is None else tuple(a + b for a, b in zip(old, values))
+    return [key + values for key, values in sorted(total.items())]

@@ -1,0 +1,191 @@
+"""The figures reporting serves (RPC and HTTP alike), read from the aggregates only.
+
+Figures are kept in the province units they were recorded in and shown in
+today's units (old provinces merged into their new ones), so a comparison
+across 1 Jul 2025 compares like with like. Every row says as of when.
+"""
+import datetime as dt
+from collections import defaultdict
+
+from services.reporting import store
+from services.reporting.domain import figures
+from services.reporting.domain.figures import NATIONAL, today_unit
+from shared.envelope import today_in
+
+SI_PARTS = ("compulsory_si", "voluntary_si")
+KINDS = ("pension", "lump_sum", "unemployment")
+MONTHLY_KINDS = ("pension", "unemployment")
+
+
+def _in_province(code, province_code):
+    return province_code is None or province_code == code
+
+
+def participants(cur, as_of=None):
+    """``{(province of today, scheme): count}`` now, or as of the end of day ``as_of``,
+    with the derived ``social_insurance`` and the national rows."""
+    counts = defaultdict(int)
+    for row in store.participant_counts(cur):
+        counts[(today_unit(row["province_code"]), row["scheme"])] += row["participants"]
+    if as_of is not None:
+        for row in store.coverage_changes_after(cur, as_of):
+            counts[(today_unit(row["province_code"]), row["scheme"])] -= int(row["net"])
+    # a row that came back to 0 is no figure: the same history replayed in one batch leaves none
+    counts = defaultdict(int, {key: n for key, n in counts.items() if n})
+    for province in {p for p, _ in counts}:
+        counts[(province, "social_insurance")] = sum(counts.get((province, s), 0) for s in SI_PARTS)
+    for (province, scheme), n in list(counts.items()):
+        counts[(NATIONAL, scheme)] += n
+    return counts
+
+
+def all_denominators(cur, reference):
+    """Reference figures, overridden by what planners set for the same province and year."""
+    rows = {(r["province_code"], r["year"]): dict(r) for r in reference["denominators"]}
+    for row in store.denominators(cur):
+        rows[(row["province_code"], row["year"])] = dict(row)
+    return list(rows.values())
+
+
+def coverage(cur, reference, as_of=None, province_code=None):
+    day = as_of or today_in()
+    clock = store.clock(cur).get("coverage")
+    stamp = as_of.isoformat() if as_of else (clock.isoformat() if clock else None)
+    denominators = all_denominators(cur, reference)
+    rows = []
+    for (province, scheme), count in sorted(participants(cur, as_of).items()):
+        if not _in_province(province, province_code):
+            continue
+        denominator = figures.denominator_for(denominators, province, scheme, day)
+        target = reference["national_targets"].get(figures.TARGET_OF.get(scheme, ""), {})
+        rows.append({
+            "province_code": province, "province_name": figures.province_name(province),
+            "scheme": scheme, "participants": count,
+            "population": denominator["value"] if denominator["kind"] == "population" else None,
+            "workforce": denominator["value"] if denominator["kind"] != "population" else None,
+            "denominator_kind": denominator["kind"], "denominator": denominator["value"],
+            "denominator_year": denominator["year"], "denominator_source": denominator["source"],
+            "coverage_rate": figures.coverage_rate(count, denominator["value"]),
+            "national_target_percent": target.get("percent"), "as_of": stamp})
+    return rows
+
+
+def _starts(cur, first, last):
+    counts = defaultdict(int)
+    for row in store.starts_between(cur, first, last):
+        counts[(today_unit(row["province_code"]), row["scheme"])] += int(row["starts"])
+    for province in {p for p, _ in counts}:
+        counts[(province, "social_insurance")] = sum(counts.get((province, s), 0) for s in SI_PARTS)
+    for (province, scheme), n in list(counts.items()):
+        counts[(NATIONAL, scheme)] += n
+    return counts
+
+
+def target_progress(cur, reference, year, province_code=None, as_of=None):
+    as_of = as_of or today_in()
+    rows = []
+    for target in store.targets(cur, year, province_code):
+        until = min(target["ends_on"], as_of)
+        key = (target["province_code"], target["scheme"])
+        if target["measure"] == "new_participants":
+            achieved = _starts(cur, target["starts_on"], until).get(key, 0) \
+                if until >= target["starts_on"] else 0
+        else:
+            [row] = [r for r in coverage(cur, reference, until, target["province_code"])
+                     if r["scheme"] == target["scheme"]] or [{"coverage_rate": None}]
+            achieved = row["coverage_rate"]
+        progress = {"percent": None, "remaining": None, "expected_by_now": None, "on_pace": None}
+        if achieved is not None:
+            progress = figures.target_progress(target["target"], achieved, target["starts_on"],
+                                               target["ends_on"], as_of,
+                                               whole=target["measure"] == "new_participants")
+        rows.append(dict(target_view(target), achieved=achieved, as_of=as_of.isoformat(),
+                         **{k: progress[k] for k in ("percent", "remaining", "expected_by_now",
+                                                     "on_pace")}))
+    return rows
+
+
+def target_view(target):
+    value = target["target"]
+    return {"year": target["year"], "province_code": target["province_code"],
+            "scheme": target["scheme"], "measure": target["measure"], "name": target["name"],
+            "starts_on": target["starts_on"].isoformat(), "ends_on": target["ends_on"].isoformat(),
+            "target": int(value) if value == int(value) else float(value)}
+
+
+def _payments(cur, first, last, province_code):
+    """``{(month, kind): [payments, amount]}`` in the province (today's units) or everywhere."""
+    totals = defaultdict(lambda: [0, 0])
+    for row in store.benefit_payments(cur, first, last):
+        if _in_province(today_unit(row["province_code"]), province_code):
+            total = totals[(row["month"], row["kind"])]
+            total[0] += row["payments"]
+            total[1] += row["amount"]
+    return totals
+
+
+def _months(first, last):
+    month = first
+    while month <= last:
+        yield month
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _beneficiaries(totals, kind, months):
+    """People paid: at the last month paid for monthly benefits, over the period for lump sums."""
+    if kind in MONTHLY_KINDS:
+        paid = [m for m in months if totals.get((m, kind), [0])[0]]
+        return totals[(paid[-1], kind)][0] if paid else 0
+    return sum(totals.get((m, kind), [0, 0])[0] for m in months)
+
+
+def benefits_summary(cur, first, last, province_code=None):
+    """Per kind: beneficiaries and amount in ``first``..``last`` and in the same months a year before."""
+    earlier = (first.replace(year=first.year - 1), last.replace(year=last.year - 1))
+    now, before = _payments(cur, first, last, province_code), _payments(cur, *earlier, province_code)
+    months, months_before = list(_months(first, last)), list(_months(*earlier))
+    clock = store.clock(cur).get("benefits")
+    rows = []
+    for kind in KINDS:
+        amount = sum(now.get((m, kind), [0, 0])[1] for m in months)
+        previous = sum(before.get((m, kind), [0, 0])[1] for m in months_before)
+        rows.append({"kind": kind, "beneficiaries": _beneficiaries(now, kind, months),
+                     "amount": amount,
+                     "beneficiaries_same_period_last_year": _beneficiaries(before, kind, months_before),
+                     "amount_same_period_last_year": previous,
+                     "change_percent": figures.change_percent(amount, previous),
+                     "period_start": first.strftime("%Y-%m"), "period_end": last.strftime("%Y-%m"),
+                     "as_of": clock.isoformat() if clock else None})
+    return rows
+
+
+def benefits_by_month(cur, year, province_code=None):
+    first, last = figures.year_bounds(year)
+    now = _payments(cur, first, last, province_code)
+    before = _payments(cur, first.replace(year=year - 1), last.replace(year=year - 1), province_code)
+    return [{"month": month.strftime("%Y-%m"), "kind": kind,
+             "beneficiaries": now.get((month, kind), [0, 0])[0],
+             "amount": now.get((month, kind), [0, 0])[1],
+             "beneficiaries_last_year": before.get((month.replace(year=year - 1), kind), [0, 0])[0],
+             "amount_last_year": before.get((month.replace(year=year - 1), kind), [0, 0])[1]}
+            for month in _months(first, last) for kind in KINDS]
+
+
+def programme_summary(cur, programme_code=None):
+    clock = store.clock(cur).get("programmes")
+    rows = []
+    for row in store.programme_rows(cur, programme_code):
+        breakdown = store.programme_breakdown(cur, row["programme_code"])
+        sponsors, provinces = defaultdict(lambda: defaultdict(int)), defaultdict(lambda: defaultdict(int))
+        for part in breakdown:
+            for group, key in ((sponsors, part["sponsor"]), (provinces, today_unit(part["province_code"]))):
+                for field in ("grants", "health_cards", "si_books", "amount"):
+                    group[key][field] += part[field]
+        rows.append(dict(
+            row, sponsors=row["sponsors"],
+            books_to_goal=max(row["goal_books"] - row["si_books"], 0),
+            cards_to_goal=max(row["goal_cards"] - row["health_cards"], 0),
+            per_sponsor=[dict(v, sponsor=k) for k, v in sorted(sponsors.items())],
+            per_province=[dict(v, province_code=k) for k, v in sorted(provinces.items())],
+            as_of=clock.isoformat() if clock else None))
+    return rows

@@ -1,0 +1,86 @@
+"""Reporting's figures: denominators, rates, year-on-year, targets and pace, today's units."""
+import datetime as dt
+
+import pytest
+
+from services.reporting.domain import aggregates, figures
+
+DENOMINATORS = [
+    {"province_code": "VN", "year": 2025, "working_age_labour_force": 48780488, "source": "VSS", "verify": True},
+    {"province_code": "VN", "year": 2024, "population": 101300000, "source": "GSO"},
+    {"province_code": "42", "year": 2023, "working_age_labour_force": 600000, "source": "old"},
+    {"province_code": "42", "year": 2024, "working_age_labour_force": 667808, "source": "news"},
+]
+
+
+def test_the_national_si_rate_of_2025_is_45_1_percent_of_the_working_age_labour_force():
+    denominator = figures.denominator_for(DENOMINATORS, "VN", "social_insurance", dt.date(2025, 12, 31))
+    assert (denominator["kind"], denominator["value"], denominator["year"]) == (
+        "working_age_labour_force", 48780488, 2025)
+    assert denominator["source"].endswith("(verify)")
+    assert figures.coverage_rate(22_000_000, denominator["value"]) == 45.1
+
+
+def test_ha_tinh_142_911_in_si_is_21_4_percent():
+    denominator = figures.denominator_for(DENOMINATORS, "42", "compulsory_si", dt.date(2025, 6, 1))
+    assert denominator["year"] == 2024  # the latest figure up to the year asked
+    assert figures.coverage_rate(142_911, denominator["value"]) == 21.4
+
+
+def test_health_is_taken_of_the_population_and_an_unknown_figure_says_so():
+    assert figures.denominator_for(DENOMINATORS, "VN", "health", dt.date(2025, 1, 1))["value"] == 101300000
+    unknown = figures.denominator_for(DENOMINATORS, "17", "health", dt.date(2025, 1, 1))
+    assert unknown["value"] is None and unknown["source"].startswith("not known")
+    assert figures.coverage_rate(1000, None) is None
+    assert figures.denominator_for(DENOMINATORS, "VN", "registered", dt.date(2025, 1, 1))["kind"] is None
+
+
+def test_year_on_year_change_2_73_trillion_is_plus_13_1_percent():
+    assert figures.change_percent(2_730_000_000_000, 2_413_793_103_448) == 13.1
+    assert figures.change_percent(5, 0) is None
+
+
+@pytest.mark.parametrize("achieved,as_of,percent,remaining,on_pace", [
+    # 62% of the voluntary SI target reached, 41,000 to go (a target of 107,895)
+    (66_895, dt.date(2026, 11, 22), 62.0, 41_000, False),
+    (66_895, dt.date(2026, 6, 1), 62.0, 41_000, True),
+    (120_000, dt.date(2026, 12, 31), 111.2, 0, True),
+])
+def test_target_progress_and_pace(achieved, as_of, percent, remaining, on_pace):
+    progress = figures.target_progress(107_895, achieved, dt.date(2026, 1, 1), dt.date(2026, 12, 31), as_of)
+    assert (progress["percent"], progress["remaining"], progress["on_pace"]) == (percent, remaining, on_pace)
+
+
+def test_a_rate_target_keeps_two_decimals():
+    progress = figures.target_progress(45, 43.21, dt.date(2026, 1, 1), dt.date(2026, 12, 31),
+                                       dt.date(2026, 12, 31), whole=False)
+    assert (progress["remaining"], progress["percent"]) == (1.79, 96.0)
+
+
+@pytest.mark.parametrize("code,today", [("17", "25"), ("26", "25"), ("10", "15"), ("15", "15"),
+                                        ("42", "42"), ("74", "79"), ("27", "24"), ("24", "24")])
+def test_old_and_new_codes_map_to_todays_province(code, today):
+    assert figures.today_unit(code) == today
+
+
+def test_coverage_is_dated_from_valid_from_and_ends_the_day_after_valid_to():
+    started = aggregates.dated_changes("coverage_started", {
+        "valid_from": "2025-03-01", "province_code": "42", "scheme": "health"})
+    ended = aggregates.dated_changes("coverage_ended", {
+        "valid_to": "2025-09-30", "province_code": "42", "scheme": "health"})
+    assert started == [(dt.date(2025, 3, 1), "42", "health", 1, 0)]
+    assert ended == [(dt.date(2025, 10, 1), "42", "health", 0, 1)]
+
+
+def test_a_payment_run_gives_one_row_per_province_and_kind():
+    body = {"period": "2024-11", "totals": [
+        {"province_code": "17", "kind": "pension", "payments": 36384, "amount": 200_000_000_000}]}
+    assert aggregates.payment_rows(body) == [(dt.date(2024, 11, 1), "17", "pension", 36384,
+                                              200_000_000_000)]
+
+
+def test_rows_sharing_a_key_are_summed_once():
+    rows = [(dt.date(2025, 1, 1), "42", "health", 1, 0), (dt.date(2025, 1, 1), "42", "health", 0, 1),
+            (dt.date(2025, 1, 2), "42", "health", 1, 0)]
+    assert aggregates.merge_rows(rows, 3) == [(dt.date(2025, 1, 1), "42", "health", 1, 1),
+                                              (dt.date(2025, 1, 2), "42", "health", 1, 0)]
