@@ -8,6 +8,7 @@ months right after a lapsed period revives it (the months are continuous);
 one that leaves a gap opens a new period (``coverage_started``).
 """
 from services.enrolment import store
+from services.enrolment.register import announce_ended
 
 
 def end_lapsed_coverages(uow, today, limit=1000):
@@ -17,8 +18,5 @@ def end_lapsed_coverages(uow, today, limit=1000):
     for row in rows:
         if row["scheme"] in store.active_schemes(cur, row["citizen_id"]):
             continue
-        uow.emit("coverage_ended", {
-            "citizen_id": row["citizen_id"], "si_code": row["si_code"], "scheme": row["scheme"],
-            "valid_to": row["valid_to"].isoformat(), "reason": "paid_period_ended",
-            "province_code": row["province_code"]})
+        announce_ended(uow, row, row["scheme"], row["valid_to"], "paid_period_ended")
     return len(rows)

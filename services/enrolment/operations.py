@@ -47,6 +47,8 @@ def correct_person(uow, citizen_id, changes):
         "province_code": after["province_code"], "previous_province_code": person["province_code"],
         # so that counts kept per province and scheme can follow a move
         "schemes": sorted(store.active_schemes(cur, citizen_id)),
+        "health_group": store.announced_group(cur, citizen_id, "health"),
+        "commune_code": after["commune_code"], "previous_commune_code": person["commune_code"],
         "status": person["status"]})
 
 

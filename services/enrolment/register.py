@@ -71,7 +71,8 @@ def _start_schemes(uow, envelope, person, schemes, group_code, valid_from, emplo
     for scheme in schemes:
         scheme_group = group_code if scheme == "health" else None
         store.insert_coverage(cur, person["citizen_id"], scheme, scheme_group,
-                              valid_from, employment_id, envelope["event_id"])
+                              valid_from, employment_id, envelope["event_id"],
+                              announced=scheme not in already)
         if scheme not in already:
             _announce_started(uow, person, scheme, scheme_group, valid_from)
     if any(s in SI_SCHEMES for s in schemes):
@@ -82,7 +83,7 @@ def _announce_started(uow, person, scheme, group_code, valid_from):
     uow.emit("coverage_started", {
         "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
         "group_code": group_code, "valid_from": valid_from.isoformat(),
-        "province_code": person["province_code"]})
+        "province_code": person["province_code"], "commune_code": person["commune_code"]})
 
 
 def _issue_book_once(uow, envelope, person):
@@ -97,10 +98,16 @@ def _issue_book_once(uow, envelope, person):
 def _announce_ended(uow, person, ended, valid_to, reason):
     still = store.active_schemes(uow.cursor, person["citizen_id"])
     for scheme in sorted(ended - still):
-        uow.emit("coverage_ended", {
-            "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
-            "valid_to": valid_to.isoformat(), "reason": reason,
-            "province_code": person["province_code"]})
+        announce_ended(uow, person, scheme, valid_to, reason)
+
+
+def announce_ended(uow, person, scheme, valid_to, reason):
+    """``coverage_ended`` with the HI group the person entered the scheme with."""
+    uow.emit("coverage_ended", {
+        "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
+        "group_code": store.announced_group(uow.cursor, person["citizen_id"], scheme),
+        "valid_to": valid_to.isoformat(), "reason": reason,
+        "province_code": person["province_code"], "commune_code": person["commune_code"]})
 
 
 def _card_level(group_code, issued_on, field="payload.group_code"):
@@ -382,9 +389,10 @@ def _validity(paid_on, months, person, participation, cur):
 def _extend_paid_cover(uow, envelope, person, scheme, group_code, valid_from, valid_to):
     """Paid cover over the dates; ``coverage_started`` only if the scheme was not active."""
     was_active = scheme in store.active_schemes(uow.cursor, person["citizen_id"])
-    store.extend_or_open_coverage(uow.cursor, person["citizen_id"], scheme, group_code,
-                                  valid_from, valid_to, envelope["event_id"])
+    coverage_id = store.extend_or_open_coverage(uow.cursor, person["citizen_id"], scheme, group_code,
+                                                valid_from, valid_to, envelope["event_id"])
     if not was_active:
+        store.mark_announced(uow.cursor, coverage_id)
         _announce_started(uow, person, scheme, group_code, valid_from)
 
 

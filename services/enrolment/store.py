@@ -120,10 +120,23 @@ def active_schemes(cur, citizen_id):
     return {row["scheme"] for row in cur.fetchall()}
 
 
-def insert_coverage(cur, citizen_id, scheme, group_code, valid_from, employment_id, source_event_id):
+def insert_coverage(cur, citizen_id, scheme, group_code, valid_from, employment_id, source_event_id,
+                    announced=False):
     cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, employment_id,"
-                " source_event_id) VALUES (%s, %s, %s, %s, %s, %s)",
-                (citizen_id, scheme, group_code, valid_from, employment_id, source_event_id))
+                " source_event_id, announced) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (citizen_id, scheme, group_code, valid_from, employment_id, source_event_id, announced))
+
+
+def mark_announced(cur, coverage_id):
+    cur.execute("UPDATE coverages SET announced = true WHERE id = %s", (coverage_id,))
+
+
+def announced_group(cur, citizen_id, scheme):
+    """The HI group the person's current stay in ``scheme`` was announced with."""
+    cur.execute("SELECT group_code FROM coverages WHERE citizen_id = %s AND scheme = %s"
+                " AND announced ORDER BY id DESC LIMIT 1", (citizen_id, scheme))
+    row = cur.fetchone()
+    return row["group_code"].strip() if row and row["group_code"] else None
 
 
 def end_coverages(cur, citizen_id, valid_to, employment_id=None):
@@ -219,22 +232,24 @@ def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, val
     extended (and is active again if it had lapsed meanwhile: the months are
     continuous); otherwise a new period is opened, and an active paid period
     that ended before it is closed on its own end (one paid ahead of it stays).
-    Callers compare the active schemes before and after.
+    Callers compare the active schemes before and after. Returns the period's id.
     """
     cur.execute("UPDATE coverages SET valid_to = greatest(valid_to, %(to)s), status = 'active'"
                 " WHERE id = (SELECT id FROM coverages WHERE citizen_id = %(c)s AND scheme = %(s)s"
                 "  AND employment_id IS NULL AND valid_from <= %(from)s AND valid_to >= %(from)s - 1"
                 "  ORDER BY valid_to DESC LIMIT 1) RETURNING id",
                 {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from})
-    if cur.fetchone():
-        return
+    row = cur.fetchone()
+    if row:
+        return row["id"]
     # a period that ended before this one starts is over; a later one (paid ahead) stays
     cur.execute("UPDATE coverages SET status = 'ended' WHERE citizen_id = %s AND scheme = %s"
                 " AND status = 'active' AND employment_id IS NULL AND valid_to < %s",
                 (citizen_id, scheme, valid_from))
     cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
-                " source_event_id) VALUES (%s, %s, %s, %s, %s, %s)",
+                " source_event_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
                 (citizen_id, scheme, group_code, valid_from, valid_to, event_id))
+    return cur.fetchone()["id"]
 
 
 def record_contributions(cur, rows):
@@ -276,7 +291,7 @@ def take_lapsed_coverages(cur, today, limit):
         "   ORDER BY c.valid_to LIMIT %s FOR UPDATE OF p, c SKIP LOCKED)"
         " UPDATE coverages c SET status = 'ended' FROM due, people p"
         " WHERE c.id = due.id AND p.citizen_id = c.citizen_id"
-        " RETURNING c.citizen_id, c.scheme, c.valid_to, p.si_code, p.province_code",
+        " RETURNING c.citizen_id, c.scheme, c.valid_to, p.si_code, p.province_code, p.commune_code",
         (today, limit))
     return cur.fetchall()
 

@@ -23,7 +23,7 @@ class Projection:
     """What a run of events changes in the read models, written at once."""
 
     def __init__(self):
-        self.participants, self.changes = [], []
+        self.participants, self.changes, self.groups = [], [], []
         self.payments, self.grants, self.people = [], [], []
         self.claims, self.rejections = Counter(), Counter()
         self.programmes = {}
@@ -33,6 +33,7 @@ class Projection:
         if event_type in PARTICIPANT_DELTAS:
             self.participants.extend(PARTICIPANT_DELTAS[event_type](body))
             self.changes.extend(aggregates.dated_changes(event_type, body))
+            self.groups.extend(aggregates.group_deltas(event_type, body))
             self.touched.add("coverage")
         elif event_type == "intake_rejected":
             self.rejections.update([aggregates.rejection_key(body)])
@@ -58,6 +59,9 @@ class Projection:
             store.add_to_counts(cur, merged)
         if self.changes:
             store.add_coverage_changes(cur, aggregates.merge_rows(self.changes, 3))
+        groups = [row for row in aggregates.merge_rows(self.groups, 4) if row[4]]
+        if groups:
+            store.add_group_counts(cur, groups)
         if self.rejections:
             store.add_rejections(cur, self.rejections)
         if self.payments:

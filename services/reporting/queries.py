@@ -11,6 +11,7 @@ from services.reporting import store
 from services.reporting.domain import figures
 from services.reporting.domain.figures import NATIONAL, today_unit
 from shared.envelope import today_in
+from shared.provinces import OLD_TO_NEW
 
 SI_PARTS = ("compulsory_si", "voluntary_si")
 KINDS = ("pension", "lump_sum", "unemployment")
@@ -68,6 +69,19 @@ def coverage(cur, reference, as_of=None, province_code=None):
             "coverage_rate": figures.coverage_rate(count, denominator["value"]),
             "national_target_percent": target.get("percent"), "as_of": stamp})
     return rows
+
+
+def breakdown(cur, province_code, scheme=None):
+    """Participants of one province of today (all its old units) per commune, scheme and HI group."""
+    codes = [old for old, new in OLD_TO_NEW.items() if new == province_code] + [province_code]
+    totals = defaultdict(int)
+    for row in store.group_counts(cur, set(codes), scheme):
+        totals[(row["commune_code"], row["scheme"], row["group_code"])] += row["participants"]
+    clock = store.clock(cur).get("coverage")
+    return [{"province_code": province_code, "commune_code": commune or None, "scheme": s,
+             "group_code": group or None, "participants": n,
+             "as_of": clock.isoformat() if clock else None}
+            for (commune, s, group), n in sorted(totals.items()) if n]
 
 
 def _starts(cur, first, last):

@@ -70,6 +70,17 @@ class ReportingService(PlatformRpc, ReportingHttp):
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
+    def coverage_breakdown(self, province_code, scheme=None):
+        """Participants of one province (today's units) per commune, scheme and HI group (planner).
+
+        Rows ``{province_code, commune_code, scheme, group_code, participants, as_of}``;
+        ``commune_code`` null where the register has none, ``group_code`` the HI group a
+        person entered health cover with (null for other schemes).
+        """
+        return self.report("breakdown", {"province_code": province_code, "scheme": scheme})
+
+    @rpc(expected_exceptions=EXPECTED)
+    @authorised("planner")
     def target_progress(self, year, province_code=None, as_of=None):
         """Progress against the year's targets (planner).
 
@@ -193,6 +204,13 @@ def _coverage(cur, as_of=None, province_code=None):
                             _unit(args.province("province_code", province_code)))
 
 
+def _breakdown(cur, province_code=None, scheme=None):
+    province = _unit(args.province("province_code", province_code, False))
+    if province is None:
+        args.refuse("province_code", "required", "a province code")
+    return queries.breakdown(cur, province, args.scheme("scheme", scheme) if scheme else None)
+
+
 def _targets(cur, year=None, province_code=None, as_of=None):
     return queries.target_progress(cur, REFERENCE, args.year("year", year),
                                    _unit(args.province("province_code", province_code)),
@@ -217,5 +235,5 @@ def _programmes(cur, programme_code=None):
     return queries.programme_summary(cur, programme_code or None)
 
 
-REPORTS = {"coverage": _coverage, "targets": _targets, "benefits": _benefits,
+REPORTS = {"coverage": _coverage, "breakdown": _breakdown, "targets": _targets, "benefits": _benefits,
            "benefits_by_month": _benefits_by_month, "programmes": _programmes}

@@ -183,7 +183,7 @@ def programme_breakdown(cur, programme_code):
     return cur.fetchall()
 
 
-READ_MODELS = ("participant_counts", "coverage_changes", "rejection_counts", "benefit_payments",
+READ_MODELS = ("participant_counts", "coverage_changes", "group_counts", "rejection_counts", "benefit_payments",
                "claim_decisions", "programmes", "programme_grants", "programme_people",
                "read_model_clock")
 
@@ -197,4 +197,20 @@ def clear_read_models(cur):
 def archived_events(cur, after_id, limit):
     cur.execute("SELECT id, routing_key, body FROM event_archive WHERE id > %s ORDER BY id LIMIT %s",
                 (after_id, limit))
+    return cur.fetchall()
+
+
+def add_group_counts(cur, rows):
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO group_counts AS g (province_code, commune_code, scheme, group_code,"
+        " participants) VALUES %s ON CONFLICT (province_code, commune_code, scheme, group_code)"
+        " DO UPDATE SET participants = g.participants + EXCLUDED.participants", rows)
+
+
+def group_counts(cur, province_codes, scheme):
+    cur.execute("SELECT province_code, commune_code, scheme, group_code, participants"
+                " FROM group_counts WHERE province_code = ANY(%s) AND participants <> 0"
+                " AND (%s::text IS NULL OR scheme = %s)",
+                (list(province_codes), scheme, scheme))
     return cur.fetchall()

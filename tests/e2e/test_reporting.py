@@ -193,3 +193,26 @@ def test_rebuilding_the_read_models_gives_identical_figures(rpc_as):
     for name, was, now in zip(("coverage", "benefits", "programmes", "rejections", "targets"),
                               before, after):
         assert now == was, (name, sorted(set(was) - set(now)), sorted(set(now) - set(was)))
+
+
+def test_breakdown_by_commune_and_hi_group(intake, rpc_as):
+    clerk, planner = rpc_as("clerk"), rpc_as("planner")
+    worker = registered(intake, clerk, province="11", commune_code="03160")
+    child = registered(intake, clerk, province="11", commune_code="03160", born="2022-04-01")
+    assert settled(clerk, intake.publish("employment.started", {
+        "citizen_id": worker, "employer_code": "DB1", "monthly_salary": 6_000_000,
+        "start_date": "2025-01-02", "region": 4, "employer_kind": "civil_service"}))["status"] == "applied"
+    assert settled(clerk, intake.publish("health.enrolled", {
+        "citizen_id": child, "group_code": "TE", "valid_from": "2026-04-01", "months": 12}))["status"] \
+        == "applied"
+
+    def rows():
+        return {(r["commune_code"], r["scheme"], r["group_code"]): r["participants"]
+                for r in planner.reporting.coverage_breakdown("11")}
+    eventually(lambda: rows().get(("03160", "health", "TE")) == 1)
+    assert rows()[("03160", "health", "HC")] == 1
+    assert rows()[("03160", "compulsory_si", None)] == 1
+    assert settled(clerk, intake.publish("employment.ended", {
+        "citizen_id": worker, "employer_code": "DB1", "end_date": "2025-06-30"}))["status"] == "applied"
+    eventually(lambda: ("03160", "health", "HC") not in rows())
+    assert rows().get(("03160", "health", "TE")) == 1

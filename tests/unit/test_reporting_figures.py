@@ -84,3 +84,16 @@ def test_rows_sharing_a_key_are_summed_once():
             (dt.date(2025, 1, 2), "42", "health", 1, 0)]
     assert aggregates.merge_rows(rows, 3) == [(dt.date(2025, 1, 1), "42", "health", 1, 1),
                                               (dt.date(2025, 1, 2), "42", "health", 1, 0)]
+
+
+def test_breakdown_counts_health_under_the_group_entered_with_and_follow_a_move():
+    started = aggregates.group_deltas("coverage_started", {
+        "province_code": "11", "commune_code": "12345", "scheme": "health", "group_code": "HC"})
+    ended = aggregates.group_deltas("coverage_ended", {
+        "province_code": "11", "commune_code": None, "scheme": "unemployment", "group_code": None})
+    assert started == [("11", "12345", "health", "HC", 1)]
+    assert ended == [("11", "", "unemployment", "", -1)]
+    moved = aggregates.group_deltas("participant_corrected", {
+        "province_code": "42", "commune_code": None, "previous_province_code": "11",
+        "previous_commune_code": "12345", "schemes": ["health"], "health_group": "HC"})
+    assert moved == [("11", "12345", "health", "HC", -1), ("42", "", "health", "HC", 1)]

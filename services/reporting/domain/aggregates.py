@@ -47,6 +47,26 @@ def participant_corrected_deltas(body):
             for province, change in ((old, -1), (new, 1))]
 
 
+def group_deltas(event_type, body):
+    """``(province_code, commune_code, scheme, group_code, change)`` for the breakdown counts."""
+    commune = body.get("commune_code") or ""
+    if event_type in ("coverage_started", "coverage_ended"):
+        group = (body.get("group_code") or "") if body["scheme"] == "health" else ""
+        change = 1 if event_type == "coverage_started" else -1
+        return [(body["province_code"], commune, body["scheme"], group, change)]
+    if event_type == "participant_corrected":
+        old = (body.get("previous_province_code"), body.get("previous_commune_code") or "")
+        new = (body["province_code"], commune)
+        if not old[0] or old == new:
+            return []
+        rows = []
+        for scheme in body.get("schemes") or []:
+            group = (body.get("health_group") or "") if scheme == "health" else ""
+            rows += [old + (scheme, group, -1), new + (scheme, group, 1)]
+        return rows
+    return []
+
+
 def dated_changes(event_type, body):
     """``(day, province_code, scheme, starts, ends)`` rows for the dated coverage model."""
     if event_type == "participant_registered":
