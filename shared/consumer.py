@@ -32,6 +32,7 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 
 from shared.db import is_retryable
+from shared.metrics import BATCH_SECONDS, MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,10 @@ class BatchConsumer(Entrypoint):
                 if self._buffer and (full or waited):
                     batch, self._buffer = self._buffer[:self.batch_size], self._buffer[self.batch_size:]
                     first_at = time.monotonic() if self._buffer else None
+                    started = time.monotonic()
                     outcomes = self._run(batch)
+                    BATCH_SECONDS.labels(self.container.service_name, self.queue_name).observe(
+                        time.monotonic() - started)
                     if outcomes is None:
                         return  # the container is being killed: unacked messages go back
                     self._settle(channel, batch, outcomes)
@@ -214,10 +218,16 @@ class BatchConsumer(Entrypoint):
         return box["result"], box["exc_info"]
 
     def _settle(self, channel, batch, outcomes):
+        dead = 0
         for delivery, outcome in zip(batch, outcomes):
             if outcome.dead_letter_reason:
                 self._dead_letter(channel, delivery, outcome.dead_letter_reason)
+                dead += 1
         channel.basic_ack(batch[-1].delivery_tag, multiple=True)
+        service = self.container.service_name
+        MESSAGES.labels(service, self.queue_name, "acked").inc(len(batch) - dead)
+        if dead:
+            MESSAGES.labels(service, self.queue_name, "dead_lettered").inc(dead)
 
     def _dead_letter(self, channel, delivery, reason):
         headers = dict(delivery.headers)

@@ -54,6 +54,9 @@ class Batch:
     def before_commit(self, cursor):
         pass
 
+    def after_commit(self, uow):
+        """Runs once the batch's transaction has committed (counting, never writing)."""
+
 
 class EventInbox:
     """Applies batches for one queue of one service."""
@@ -93,6 +96,7 @@ class EventInbox:
                     record_dead_letter(cur, self.queue, outcome.extra.get("event_id"),
                                        delivery.routing_key, outcome.dead_letter_reason)
             emitted = uow.flush()
+        batch.after_commit(uow)
         if emitted and self.relay is not None:
             self.relay.wake()
         return outcomes

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 
 import amqp
 import psycopg2.extras
@@ -39,6 +40,7 @@ class UnitOfWork:
         self.cursor = cursor
         self.exchange = exchange
         self.events = []
+        self.tally = Counter()  # outcomes of what the transaction handled, for metrics
 
     def emit(self, event_type, body):
         body = dict(body)

@@ -66,6 +66,7 @@ def test_env(database_dsn, amqp_uri, reporting_address):
            "INTAKE_HOLD_DAYS": str(HOLD_SECONDS / 86400), "INTAKE_HOLD_CHECK_SECONDS": "1",
            # paid cover past its last day is ended within a second
            "INTAKE_LAPSE_CHECK_SECONDS": "1", "REPORTING_HTTP_ADDRESS": reporting_address}
+    env.update({f"{name.upper()}_METRICS_ADDRESS": f"127.0.0.1:{free_port()}" for name in SERVICES})
     env.update({f"{name.upper()}_DSN": database_dsn for name in SERVICES})
     return env
 

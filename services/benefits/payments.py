@@ -14,6 +14,7 @@ import logging
 import time
 
 from services.benefits import store
+from shared.metrics import PAYMENT_RUN
 from shared.outbox import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ def _completed_event(run):
 
 
 def _log_progress(run, done_before, started):
+    period = run["period"].strftime("%Y-%m")
+    PAYMENT_RUN.labels(period, "done").set(run["done_claim_id"])
+    PAYMENT_RUN.labels(period, "total").set(run["upto_claim_id"])
     elapsed = max(time.monotonic() - started, 1e-6)
     log.info("payment run %s: claims %d/%d, %d payments so far, %.0f claims/s",
              run["period"].strftime("%Y-%m"), run["done_claim_id"], run["upto_claim_id"],

@@ -14,6 +14,7 @@ from shared.db import Database
 from shared.envelope import reasons_from, today_in
 from shared.errors import EXPECTED, Conflict, NotFound, ValidationError
 from shared.inbox import EventBatch, EventInbox
+from shared.metrics import Metrics
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc, check_limit
 
@@ -43,6 +44,7 @@ class BenefitsService(PlatformRpc):
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
     auth = Auth()
+    metrics = Metrics()
     config = Config()
 
     @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in history.HANDLERS])

@@ -20,6 +20,7 @@ from shared.consumer import ACK, Outcome
 from shared.envelope import (EVENT_ID, Unparseable, body_fingerprint, coded, parse_envelope,
                              parse_json_object, reasons_from)
 from shared.inbox import Batch, record_inbox
+from shared.metrics import INTAKE
 
 MAX_STORED_BODY = 65536
 
@@ -27,6 +28,10 @@ MAX_STORED_BODY = 65536
 class IntakeBatch(Batch):
     def handle(self, uow, delivery):
         return handle_intake(uow, delivery)
+
+    def after_commit(self, uow):
+        for status, count in uow.tally.items():
+            INTAKE.labels(status).inc(count)
 
 
 def handle_intake(uow, delivery):
@@ -71,6 +76,7 @@ def route(uow, envelope, payload, body):
     if envelope["event_type"] == "person.registered":
         reasons = apply_person_registered(uow, envelope, payload)
         if not reasons:
+            uow.tally["applied"] += 1
             replay_held(uow, payload["citizen_id"])
         return reasons
     person = store.lock_person(cur, payload["citizen_id"])
@@ -78,11 +84,15 @@ def route(uow, envelope, payload, body):
         store.hold_event(cur, envelope["event_id"], payload["citizen_id"], envelope["event_type"],
                          envelope["source"], _stored(body))
         store.set_inbox_status(cur, envelope["event_id"], "held")
+        uow.tally["held"] += 1
         return None
     if person["status"] == "deceased":
         return {"payload.citizen_id": [coded(
             "deceased", f"the person died on {person['date_of_death'].isoformat()}")]}
-    return APPLY_TO_PERSON[envelope["event_type"]](uow, envelope, payload, person)
+    reasons = APPLY_TO_PERSON[envelope["event_type"]](uow, envelope, payload, person)
+    if not reasons:
+        uow.tally["applied"] += 1
+    return reasons
 
 
 def replay_held(uow, citizen_id):
@@ -129,6 +139,7 @@ def reject(uow, event_id, event_type, source, reasons, body, recorded=False):
     elif not record_inbox(uow.cursor, event_id, event_type or "unknown", "rejected"):
         return  # a re-delivery
     store.insert_rejection(uow.cursor, event_id, event_type, source, reasons, _stored(body))
+    uow.tally["rejected"] += 1
     uow.emit("intake_rejected", {
         "rejected_event_id": event_id, "event_type": event_type, "source": source,
         "reasons": reasons})

@@ -22,6 +22,7 @@ from shared.db import Database, is_retryable
 from shared.envelope import reasons_from, today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
+from shared.metrics import INTAKE, Metrics
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc, check_limit
 from shared.reference import OutOfRange
@@ -91,6 +92,7 @@ class EnrolmentService(PlatformRpc):
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
     auth = Auth()
+    metrics = Metrics()
     config = Config()
 
     @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")], single_active=True)
@@ -115,6 +117,8 @@ class EnrolmentService(PlatformRpc):
                 uow = UnitOfWork(cur, EVENTS_EXCHANGE)
                 done = work(uow)
                 uow.flush()
+            for status, count in uow.tally.items():
+                INTAKE.labels(status).inc(count)
         except Exception as exc:
             if not is_retryable(exc):
                 raise

@@ -16,6 +16,7 @@ from shared.db import Database
 from shared.envelope import today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
+from shared.metrics import Metrics
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc
 
@@ -34,6 +35,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
     auth = Auth()
+    metrics = Metrics()
 
     @consume_batches(queue=QUEUE, bindings=[("enrolment.events", "#"), ("benefits.events", "#")])
     def consume_events(self, deliveries):
