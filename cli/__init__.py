@@ -1,0 +1,1 @@
+"""The operator's command line, ``vss``, over the services' RPC."""
