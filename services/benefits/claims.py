@@ -9,11 +9,13 @@ import hashlib
 import json
 
 from services.benefits import store
+from services.benefits.domain.decision import REJECTED, Decision
 from services.benefits.domain.history import ContributionMonth, Employment, Person, add_months
 from services.benefits.domain.lump_sum import lump_sum
 from services.benefits.domain.pension import pension
 from services.benefits.domain.unemployment import unemployment
 from services.benefits.reference import REFERENCE
+from shared.envelope import coded
 from shared.errors import NotFound
 
 
@@ -34,11 +36,19 @@ def request_hash(request):
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
+# A pension and a lump sum pay out the same months: one excludes the other while open.
+EXCLUSIVE_KINDS = {"pension": "lump_sum", "lump_sum": "pension"}
+
+
 def decide(cur, person, claim):
-    """The Decision for ``claim`` from the person's history as benefits holds it."""
+    """The Decision for ``claim`` from the person's history as benefits holds it: the
+    months up to the claim's month (months paid ahead are not yet contributions)."""
     subject = Person(person["sex"], person["date_of_birth"], person["date_of_death"])
+    claim_month = claim["claim_date"].replace(day=1)
     by_month = {}
     for row in store.contribution_months(cur, person["citizen_id"]):
+        if row["month"] > claim_month:
+            continue
         # a month counts once: compulsory contributions over voluntary ones paid ahead
         if row["month"] not in by_month or row["kind"] == "compulsory":
             by_month[row["month"]] = row
@@ -78,7 +88,9 @@ def submit(uow, claim):
                    {"open_claim_id": open_claim["claim_id"], "submitted": request},
                    f"duplicate_claim:{open_claim['claim_id']}:{digest}")
         raise DuplicateClaim(open_claim["claim_id"])
-    decision = decide(cur, person, claim)
+    other = EXCLUSIVE_KINDS.get(claim["kind"])
+    blocking = other and store.open_claim(cur, claim["citizen_id"], other)
+    decision = rejected_for_open(claim, blocking) if blocking else decide(cur, person, claim)
     if decision.approved and decision.start_month is None:
         decision.start_month = claim_month  # a lump sum is due from the claim's month
     end_month = (add_months(decision.start_month, decision.duration_months - 1)
@@ -102,6 +114,14 @@ def submit(uow, claim):
     return stored
 
 
+def rejected_for_open(claim, blocking):
+    """A pension while a lump sum is open, or the reverse: the same months would be paid twice."""
+    return Decision(claim["kind"], REJECTED, reasons=[coded(
+        "other_benefit_open", f"{blocking['kind'].replace('_', ' ')} claim {blocking['claim_id']}"
+        " is open and pays out the same contribution months")],
+        explanation=[f"claim {blocking['claim_id']} ({blocking['kind']}) is open for this person"])
+
+
 def _flag_shared_account(uow, claim):
     others = store.claims_sharing_account(uow.cursor, claim["bank_account"], claim["citizen_id"])
     if others:
@@ -117,9 +137,10 @@ def raise_flag(uow, kind, citizen_id, claim_id, detail, dedupe_key, amount=0):
                                           "claim_id": claim_id, "detail": json.dumps(detail),
                                           "amount": amount, "dedupe_key": dedupe_key})
     if flag:
+        # the detail (bank accounts, claims as submitted) stays in benefits: list_fraud_flags
         uow.emit("fraud_flagged", {"flag_id": flag["flag_id"], "kind": kind,
                                    "citizen_id": citizen_id, "claim_id": claim_id,
-                                   "amount": amount, "detail": detail})
+                                   "amount": amount})
 
 
 def _month(day):

@@ -13,14 +13,20 @@ import json
 import logging
 import time
 
-from services.benefits import store
+from services.benefits import claims, store
+from services.benefits.reference import REFERENCE
 from shared.metrics import PAYMENT_RUN
 from shared.outbox import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 CHUNK_CLAIMS = 50_000
-PROOF_OF_LIFE_MONTHS = 12  # the 2024 law's yearly check that a recipient is alive
+
+
+def alive_since(first):
+    """Recipients last confirmed alive before this day are overdue (0 months: no check)."""
+    months = REFERENCE.value("proof_of_life_months", first)
+    return months_before(first, months) if months else dt.date.min
 
 
 def month_bounds(first):
@@ -55,13 +61,16 @@ def pay_period(pool, relay, exchange, first, per_payment_events=True, chunk=CHUN
             upto = min(run["done_claim_id"] + chunk, run["upto_claim_id"])
             rows = store.pay_chunk(cur, {
                 "first": first, "last": last, "after": run["done_claim_id"], "upto": upto,
-                "alive_since": months_before(first, PROOF_OF_LIFE_MONTHS),
+                "alive_since": alive_since(first),
                 "run_id": run["run_id"], "exchange": exchange,
                 "period_text": first.strftime("%Y-%m"), "per_payment_events": per_payment_events})
             run = _add_chunk(run, rows, upto)
             uow = UnitOfWork(cur, exchange)
             if run["status"] == "completed":
                 uow.emit("payment_run_completed", _completed_event(run))
+                # a death applied while a chunk was being paid is not seen by that chunk
+                for died in store.paid_after_death_in_run(cur, run["run_id"]):
+                    claims.flag_paid_after_death(uow, died["citizen_id"], died["date_of_death"])
             store.save_run_progress(cur, dict(run, skipped=json.dumps(run["skipped"]),
                                               totals=json.dumps(run["totals"])))
             uow.flush()

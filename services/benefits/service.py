@@ -47,7 +47,9 @@ class BenefitsService(PlatformRpc):
     metrics = Metrics()
     config = Config()
 
-    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in history.HANDLERS])
+    # one active consumer across instances: one person's events apply in the order sent
+    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", key) for key in history.HANDLERS],
+                     single_active=True)
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
         return inbox.apply(deliveries, lambda: EventBatch(history.HANDLERS))

@@ -15,7 +15,8 @@ def end_lapsed_coverages(uow, today, limit=1000):
     """End up to ``limit`` paid periods that ended before ``today``; returns how many."""
     cur = uow.cursor
     rows = store.take_lapsed_coverages(cur, today, limit)
-    for row in rows:
+    # two periods of one scheme may end in one sweep: the person leaves the scheme once
+    for row in {(r["citizen_id"], r["scheme"]): r for r in rows}.values():
         if row["scheme"] in store.active_schemes(cur, row["citizen_id"]):
             continue
         announce_ended(uow, row, row["scheme"], row["valid_to"], "paid_period_ended")

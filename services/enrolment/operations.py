@@ -75,17 +75,12 @@ def replace_card(uow, citizen_id, reason):
     return {"card_number": card["card_number"], "issued_on": issued_on.isoformat()}
 
 
-def record_months(uow, first_day, last_month):
-    """``record_month`` for each month from ``first_day`` to ``last_month``, summed."""
-    totals = {"month": first_day.strftime("%Y-%m"), "until": last_month.strftime("%Y-%m"),
-              "recorded": 0, "already_recorded": 0}
+def months_between(first_day, last_month):
+    """The first days of the months from ``first_day`` to ``last_month``."""
     month = first_day
     while month <= last_month:
-        done = record_month(uow, month)
-        totals["recorded"] += done["recorded"]
-        totals["already_recorded"] += done["already_recorded"]
+        yield month
         month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return totals
 
 
 def record_month(uow, first_day):

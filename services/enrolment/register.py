@@ -79,10 +79,11 @@ def _start_schemes(uow, envelope, person, schemes, group_code, valid_from, emplo
         _issue_book_once(uow, envelope, person)
 
 
-def _announce_started(uow, person, scheme, group_code, valid_from):
+def _announce_started(uow, person, scheme, group_code, valid_from, resumed=False):
+    """``resumed``: a lapsed paid period taken up again for the months right after it."""
     uow.emit("coverage_started", {
         "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
-        "group_code": group_code, "valid_from": valid_from.isoformat(),
+        "group_code": group_code, "valid_from": valid_from.isoformat(), "resumed": resumed,
         "province_code": person["province_code"], "commune_code": person["commune_code"]})
 
 
@@ -389,11 +390,12 @@ def _validity(paid_on, months, person, participation, cur):
 def _extend_paid_cover(uow, envelope, person, scheme, group_code, valid_from, valid_to):
     """Paid cover over the dates; ``coverage_started`` only if the scheme was not active."""
     was_active = scheme in store.active_schemes(uow.cursor, person["citizen_id"])
-    coverage_id = store.extend_or_open_coverage(uow.cursor, person["citizen_id"], scheme, group_code,
-                                                valid_from, valid_to, envelope["event_id"])
+    coverage_id, resumed = store.extend_or_open_coverage(
+        uow.cursor, person["citizen_id"], scheme, group_code, valid_from, valid_to,
+        envelope["event_id"])
     if not was_active:
         store.mark_announced(uow.cursor, coverage_id)
-        _announce_started(uow, person, scheme, group_code, valid_from)
+        _announce_started(uow, person, scheme, group_code, valid_from, resumed)
 
 
 def _cover_health(uow, envelope, person, group_code, level, validity, reason):

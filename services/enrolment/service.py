@@ -299,7 +299,15 @@ class EnrolmentService(PlatformRpc):
             raise ValidationError({"until": ["invalid_range: not before month"]})
         if (last_month.year - first_day.year) * 12 + last_month.month - first_day.month >= 600:
             raise ValidationError({"until": ["invalid_range: at most 600 months at once"]})
-        return self._changing(operations.record_months, first_day, last_month)
+        totals = {"month": month, "until": last_month.strftime("%Y-%m"), "recorded": 0,
+                  "already_recorded": 0}
+        for first in operations.months_between(first_day, last_month):
+            # one transaction, with its audit row, per month: a long range never holds
+            # a whole career's events in one transaction
+            done = self._changing(operations.record_month, first)
+            totals["recorded"] += done["recorded"]
+            totals["already_recorded"] += done["already_recorded"]
+        return totals
 
     @staticmethod
     def _month_or_refuse(name, value):

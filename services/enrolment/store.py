@@ -232,16 +232,20 @@ def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, val
     extended (and is active again if it had lapsed meanwhile: the months are
     continuous); otherwise a new period is opened, and an active paid period
     that ended before it is closed on its own end (one paid ahead of it stays).
-    Callers compare the active schemes before and after. Returns the period's id.
+    Callers compare the active schemes before and after. Returns the period's id and
+    whether it was a lapsed period taken up again.
     """
-    cur.execute("UPDATE coverages SET valid_to = greatest(valid_to, %(to)s), status = 'active'"
-                " WHERE id = (SELECT id FROM coverages WHERE citizen_id = %(c)s AND scheme = %(s)s"
-                "  AND employment_id IS NULL AND valid_from <= %(from)s AND valid_to >= %(from)s - 1"
-                "  ORDER BY valid_to DESC LIMIT 1) RETURNING id",
-                {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from})
+    cur.execute("WITH target AS (SELECT id, status FROM coverages WHERE citizen_id = %(c)s"
+                "  AND scheme = %(s)s AND employment_id IS NULL AND valid_from <= %(from)s"
+                "  AND valid_to >= %(from)s - 1 AND group_code IS NOT DISTINCT FROM %(g)s"
+                "  ORDER BY valid_to DESC LIMIT 1 FOR UPDATE)"
+                " UPDATE coverages c SET valid_to = greatest(c.valid_to, %(to)s), status = 'active'"
+                " FROM target WHERE c.id = target.id"
+                " RETURNING c.id, target.status = 'ended' AS resumed",
+                {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from, "g": group_code})
     row = cur.fetchone()
     if row:
-        return row["id"]
+        return row["id"], row["resumed"]
     # a period that ended before this one starts is over; a later one (paid ahead) stays
     cur.execute("UPDATE coverages SET status = 'ended' WHERE citizen_id = %s AND scheme = %s"
                 " AND status = 'active' AND employment_id IS NULL AND valid_to < %s",
@@ -249,7 +253,7 @@ def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, val
     cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
                 " source_event_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
                 (citizen_id, scheme, group_code, valid_from, valid_to, event_id))
-    return cur.fetchone()["id"]
+    return cur.fetchone()["id"], False
 
 
 def record_contributions(cur, rows):

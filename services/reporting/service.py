@@ -44,11 +44,16 @@ class ReportingService(PlatformRpc, ReportingHttp):
 
     # -- the figures: one entry for RPC and HTTP ------------------------------
 
-    def report(self, name, params):
-        """Rows of report ``name`` with ``params`` (strings or JSON values), checked here."""
-        runner = REPORTS.get(name)
+    def report(self, name, params, public=False):
+        """Rows of report ``name`` with ``params`` (strings or JSON values), checked here.
+
+        ``public``: asked over HTTP without a token, where only the province-level
+        reports are served (a commune's count by HI group could point at a person).
+        """
+        runner = REPORTS.get(name) if not public or name in PUBLIC_REPORTS else None
         if runner is None:
-            raise NotFound(f"no report {name!r}; reports: {', '.join(sorted(REPORTS))}")
+            names = PUBLIC_REPORTS if public else sorted(REPORTS)
+            raise NotFound(f"no report {name!r}; reports: {', '.join(names)}")
         unknown = set(params) - set(list(inspect.signature(runner).parameters)[1:])
         if unknown:
             raise ValidationError({key: ["unknown_field: not a parameter of this report"]
@@ -237,5 +242,6 @@ def _programmes(cur, programme_code=None):
     return queries.programme_summary(cur, programme_code or None)
 
 
+PUBLIC_REPORTS = ("coverage", "targets", "benefits", "benefits_by_month", "programmes")
 REPORTS = {"coverage": _coverage, "breakdown": _breakdown, "targets": _targets, "benefits": _benefits,
            "benefits_by_month": _benefits_by_month, "programmes": _programmes}

@@ -46,9 +46,11 @@ def archive(cur, events):
 def add_coverage_changes(cur, rows):
     psycopg2.extras.execute_values(
         cur,
-        "INSERT INTO coverage_changes AS c (day, province_code, scheme, starts, ends) VALUES %s"
-        " ON CONFLICT (day, province_code, scheme) DO UPDATE"
-        " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends", rows)
+        "INSERT INTO coverage_changes AS c (day, province_code, scheme, starts, ends, resumed,"
+        " moved_in, moved_out) VALUES %s ON CONFLICT (day, province_code, scheme) DO UPDATE"
+        " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends,"
+        " resumed = c.resumed + EXCLUDED.resumed, moved_in = c.moved_in + EXCLUDED.moved_in,"
+        " moved_out = c.moved_out + EXCLUDED.moved_out", rows)
 
 
 def add_benefit_payments(cur, rows):
@@ -102,7 +104,8 @@ def clock(cur):
 
 def coverage_changes_after(cur, day):
     """Net changes dated after ``day``, per province and scheme (to go back from now)."""
-    cur.execute("SELECT province_code, scheme, sum(starts - ends) AS net FROM coverage_changes"
+    cur.execute("SELECT province_code, scheme,"
+                " sum(starts + resumed + moved_in - ends - moved_out) AS net FROM coverage_changes"
                 " WHERE day > %s GROUP BY province_code, scheme", (day,))
     return cur.fetchall()
 
@@ -189,8 +192,12 @@ READ_MODELS = ("participant_counts", "coverage_changes", "group_counts", "reject
 
 
 def clear_read_models(cur):
-    """Empty every table built from events (targets and denominators are planners' input)."""
-    cur.execute("LOCK TABLE event_archive IN SHARE ROW EXCLUSIVE MODE")
+    """Empty every table built from events (targets and denominators are planners' input).
+
+    The inbox is locked first because a consumer's transaction writes its inbox
+    rows first: consumers then wait for the rebuild rather than deadlock with it.
+    """
+    cur.execute("LOCK TABLE inbox, event_archive IN SHARE ROW EXCLUSIVE MODE")
     cur.execute("TRUNCATE " + ", ".join(READ_MODELS))
 
 

@@ -93,7 +93,7 @@ class ReportingHttp:
         as_csv = wants_csv(request, report)
         name = report.removesuffix(".csv")
         try:
-            rows = self.report(name, request.args.to_dict())
+            rows = self.report(name, request.args.to_dict(), public=True)
             return csv_response(rows, name) if as_csv else json_response(rows)
         except Exception as exc:
             return error_response(request, exc)

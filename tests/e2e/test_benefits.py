@@ -65,6 +65,10 @@ def test_a_woman_with_15_years_gets_45_percent_under_law_41(intake, rpc_as):
     assert err.value.exc_type == "Conflict"
     flags = assessor.benefits.list_fraud_flags(limit=1000)
     assert any(f["kind"] == "duplicate_claim" and f["citizen_id"] == citizen_id for f in flags)
+    # the pension pays these months: no lump sum on them while it is open
+    lump = assessor.benefits.submit_claim({"citizen_id": citizen_id, "kind": "lump_sum",
+                                           "claim_date": "2025-09-01", "reason": "settling_abroad"})
+    assert lump["status"] == "rejected" and lump["reasons"][0].startswith("other_benefit_open:")
 
 
 def test_unemployment_is_paid_once_per_month_and_a_new_job_stops_it(intake, rpc_as):

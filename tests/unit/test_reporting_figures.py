@@ -68,8 +68,19 @@ def test_coverage_is_dated_from_valid_from_and_ends_the_day_after_valid_to():
         "valid_from": "2025-03-01", "province_code": "42", "scheme": "health"})
     ended = aggregates.dated_changes("coverage_ended", {
         "valid_to": "2025-09-30", "province_code": "42", "scheme": "health"})
-    assert started == [(dt.date(2025, 3, 1), "42", "health", 1, 0)]
-    assert ended == [(dt.date(2025, 10, 1), "42", "health", 0, 1)]
+    assert started == [(dt.date(2025, 3, 1), "42", "health", 1, 0, 0, 0, 0)]
+    assert ended == [(dt.date(2025, 10, 1), "42", "health", 0, 1, 0, 0, 0)]
+
+
+def test_a_resumed_period_and_a_move_are_no_new_participants():
+    resumed = aggregates.dated_changes("coverage_started", {
+        "valid_from": "2025-03-01", "province_code": "42", "scheme": "voluntary_si", "resumed": True})
+    assert resumed == [(dt.date(2025, 3, 1), "42", "voluntary_si", 0, 0, 1, 0, 0)]
+    moved = aggregates.dated_changes("participant_corrected", {
+        "occurred_at": "2025-03-01T01:00:00+00:00", "province_code": "40",
+        "previous_province_code": "42", "schemes": []})
+    assert moved == [(dt.date(2025, 3, 1), "42", "registered", 0, 0, 0, 0, 1),
+                     (dt.date(2025, 3, 1), "40", "registered", 0, 0, 0, 1, 0)]
 
 
 def test_a_payment_run_gives_one_row_per_province_and_kind():
@@ -89,6 +100,8 @@ def test_rows_sharing_a_key_are_summed_once():
 def test_breakdown_counts_health_under_the_group_entered_with_and_follow_a_move():
     started = aggregates.group_deltas("coverage_started", {
         "province_code": "11", "commune_code": "12345", "scheme": "health", "group_code": "HC"})
+    assert aggregates.group_deltas("coverage_started", {
+        "province_code": "11", "scheme": "health", "group_code": "HC"}) == []  # an older event
     ended = aggregates.group_deltas("coverage_ended", {
         "province_code": "11", "commune_code": None, "scheme": "unemployment", "group_code": None})
     assert started == [("11", "12345", "health", "HC", 1)]

@@ -1,8 +1,9 @@
 """What each consumed event adds to the read models. Pure, no I/O.
 
 Participant deltas are ``(province_code, scheme, change)`` on the current
-counts; coverage changes are ``(day, province_code, scheme, starts, ends)``,
-dated so that figures can be read as of any day. ``registered`` counts
+counts; coverage changes are ``(day, province_code, scheme, starts, ends,
+resumed, moved_in, moved_out)``, dated so that figures can be read as of
+any day, and by cause so that "new participants" counts new starts only. ``registered`` counts
 people on the register whatever their schemes.
 """
 import datetime as dt
@@ -49,6 +50,8 @@ def participant_corrected_deltas(body):
 
 def group_deltas(event_type, body):
     """``(province_code, commune_code, scheme, group_code, change)`` for the breakdown counts."""
+    if "commune_code" not in body:
+        return []  # emitted before enrolment named the commune and the group: not broken down
     commune = body.get("commune_code") or ""
     if event_type in ("coverage_started", "coverage_ended"):
         group = (body.get("group_code") or "") if body["scheme"] == "health" else ""
@@ -68,17 +71,19 @@ def group_deltas(event_type, body):
 
 
 def dated_changes(event_type, body):
-    """``(day, province_code, scheme, starts, ends)`` rows for the dated coverage model."""
+    """``(day, province_code, scheme, starts, ends, resumed, moved_in, moved_out)`` rows."""
     if event_type == "participant_registered":
-        return [(_day(body["registered_on"]), body["province_code"], REGISTERED, 1, 0)]
+        return [(_day(body["registered_on"]), body["province_code"], REGISTERED, 1, 0, 0, 0, 0)]
     if event_type == "coverage_started":
-        return [(_day(body["valid_from"]), body["province_code"], body["scheme"], 1, 0)]
+        resumed = int(bool(body.get("resumed")))
+        return [(_day(body["valid_from"]), body["province_code"], body["scheme"], 1 - resumed, 0,
+                 resumed, 0, 0)]
     if event_type == "coverage_ended":
         return [(_day(body["valid_to"]) + dt.timedelta(days=1), body["province_code"],
-                 body["scheme"], 0, 1)]
+                 body["scheme"], 0, 1, 0, 0, 0)]
     if event_type == "participant_corrected":
         day = event_day(body)
-        return [(day, province, scheme, max(change, 0), max(-change, 0))
+        return [(day, province, scheme, 0, 0, 0, max(change, 0), max(-change, 0))
                 for province, scheme, change in participant_corrected_deltas(body)]
     return []
 
