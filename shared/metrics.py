@@ -110,10 +110,10 @@ class Metrics(DependencyProvider):
         host, _, port = self.address.rpartition(":")
         try:
             self.server = eventlet.listen((host or "0.0.0.0", int(port)))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             # the service's work matters more than its metrics: run on, loudly
             log.error("%s: cannot serve metrics on %s (%s); running without them",
-                      self.service, self.address, exc.strerror or type(exc).__name__)
+                      self.service, self.address, getattr(exc, "strerror", None) or type(exc).__name__)
             return
         _register_outbox_collector(self.service, self.database.pool)
         self.container.spawn_managed_thread(self._serve, identifier="metrics-http")

@@ -16,6 +16,7 @@ import time
 from services.benefits import claims, store
 from services.benefits.reference import REFERENCE
 from shared.metrics import PAYMENT_RUN
+from shared.reference import OutOfRange
 from shared.outbox import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,10 @@ CHUNK_CLAIMS = 50_000
 
 def alive_since(first):
     """Recipients last confirmed alive before this day are overdue (0 months: no check)."""
-    months = REFERENCE.value("proof_of_life_months", first)
+    try:
+        months = REFERENCE.value("proof_of_life_months", first)
+    except OutOfRange:  # before the data: no check known
+        return dt.date.min
     return months_before(first, months) if months else dt.date.min
 
 

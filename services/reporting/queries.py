@@ -44,7 +44,9 @@ def all_denominators(cur, reference):
     """Reference figures, overridden by what planners set for the same province and year."""
     rows = {(r["province_code"], r["year"]): dict(r) for r in reference["denominators"]}
     for row in store.denominators(cur):
-        rows[(row["province_code"], row["year"])] = dict(row)
+        # figure by figure: setting a population keeps the reference's labour force
+        merged = rows.setdefault((row["province_code"], row["year"]), {})
+        merged.update({k: v for k, v in row.items() if v is not None})
     return list(rows.values())
 
 
@@ -105,18 +107,25 @@ def target_progress(cur, reference, year, province_code=None, as_of=None):
             achieved = _starts(cur, target["starts_on"], until).get(key, 0) \
                 if until >= target["starts_on"] else 0
         else:
-            [row] = [r for r in coverage(cur, reference, until, target["province_code"])
-                     if r["scheme"] == target["scheme"]] or [{"coverage_rate": None}]
-            achieved = row["coverage_rate"]
+            achieved = _rate(cur, reference, until, target)
+            baseline = _rate(cur, reference, target["starts_on"] - dt.timedelta(days=1), target)
         progress = {"percent": None, "remaining": None, "expected_by_now": None, "on_pace": None}
         if achieved is not None:
+            whole = target["measure"] == "new_participants"
             progress = figures.target_progress(target["target"], achieved, target["starts_on"],
-                                               target["ends_on"], as_of,
-                                               whole=target["measure"] == "new_participants")
+                                               target["ends_on"], as_of, whole=whole,
+                                               baseline=0 if whole else baseline or 0)
         rows.append(dict(target_view(target), achieved=achieved, as_of=as_of.isoformat(),
                          **{k: progress[k] for k in ("percent", "remaining", "expected_by_now",
                                                      "on_pace")}))
     return rows
+
+
+def _rate(cur, reference, day, target):
+    """The target's province and scheme coverage rate at the end of ``day`` (None if unknown)."""
+    rows = [r for r in coverage(cur, reference, day, target["province_code"])
+            if r["scheme"] == target["scheme"]]
+    return rows[0]["coverage_rate"] if rows else None
 
 
 def target_view(target):

@@ -37,7 +37,9 @@ class ReportingService(PlatformRpc, ReportingHttp):
     auth = Auth()
     metrics = Metrics()
 
-    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", "#"), ("benefits.events", "#")])
+    # its own targets_changed too: archived with the rest (and its outbox drains)
+    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", "#"), ("benefits.events", "#"),
+                                            ("reporting.events", "targets_changed")])
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
         return inbox.apply(deliveries, projections.ProjectionBatch)

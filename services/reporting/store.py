@@ -217,7 +217,7 @@ def add_group_counts(cur, rows):
 
 def group_counts(cur, province_codes, scheme):
     cur.execute("SELECT province_code, commune_code, scheme, group_code, participants"
-                " FROM group_counts WHERE province_code = ANY(%s) AND participants <> 0"
+                " FROM group_counts WHERE province_code = ANY(%s) AND participants > 0"
                 " AND (%s::text IS NULL OR scheme = %s)",
                 (list(province_codes), scheme, scheme))
     return cur.fetchall()

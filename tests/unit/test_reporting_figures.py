@@ -110,3 +110,14 @@ def test_breakdown_counts_health_under_the_group_entered_with_and_follow_a_move(
         "province_code": "42", "commune_code": None, "previous_province_code": "11",
         "previous_commune_code": "12345", "schemes": ["health"], "health_group": "HC"})
     assert moved == [("11", "12345", "health", "HC", -1), ("42", "", "health", "HC", 1)]
+
+
+def test_a_rate_target_is_paced_from_where_the_rate_stood_when_the_year_began():
+    # from 39% on 1 Jan to 45% by year end: +0.2 points in January reaches 41.4% at that pace
+    slow = figures.target_progress(45, 39.2, dt.date(2026, 1, 1), dt.date(2026, 12, 31),
+                                   dt.date(2026, 1, 31), whole=False, baseline=39)
+    assert (slow["on_pace"], slow["expected_by_now"]) == (False, 39.51)
+    # +1 point in January is ahead of the 0.51 an even pace needs
+    fast = figures.target_progress(45, 40, dt.date(2026, 1, 1), dt.date(2026, 12, 31),
+                                   dt.date(2026, 1, 31), whole=False, baseline=39)
+    assert fast["on_pace"] is True

@@ -76,18 +76,20 @@ def change_percent(current, previous):
     return rounded(Decimal(current - previous) * 100 / Decimal(previous), 1)
 
 
-def target_progress(target, achieved, starts_on, ends_on, as_of, whole=True):
+def target_progress(target, achieved, starts_on, ends_on, as_of, whole=True, baseline=0):
     """How far a target is reached and whether the pace so far reaches it by the end.
 
-    ``expected_by_now`` is the part of the target due by ``as_of`` at an even pace;
-    ``on_pace`` says whether the achievement, projected to the end, reaches the
-    target. ``whole``: counts of people (rounded to units), else percentages.
+    ``baseline`` is where the measure stood when the period began (0 for new
+    participants; the rate of the day before for a rate target). ``expected_by_now``
+    is where an even pace from the baseline would be on ``as_of``; ``on_pace`` says
+    whether the change so far, continued at its pace to the end, reaches the target.
+    ``whole``: counts of people (rounded to units), else percentages.
     """
-    target, achieved = Decimal(str(target)), Decimal(str(achieved))
+    target, achieved, base = Decimal(str(target)), Decimal(str(achieved)), Decimal(str(baseline))
     total_days = (ends_on - starts_on).days + 1
     elapsed = min(max((as_of - starts_on).days + 1, 0), total_days)
-    expected = target * elapsed / total_days
-    projected = achieved * total_days / elapsed if elapsed else Decimal(0)
+    expected = base + (target - base) * elapsed / total_days
+    projected = base + (achieved - base) * total_days / elapsed if elapsed else base
     shown = (lambda v: int(v.quantize(Decimal(1), rounding=ROUND_HALF_UP))) if whole \
         else (lambda v: rounded(v, 2))
     return {"percent": rounded(achieved * 100 / target, 1),

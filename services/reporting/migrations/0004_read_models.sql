@@ -85,7 +85,8 @@ CREATE TABLE programme_grants (
     PRIMARY KEY (programme_code, sponsor, province_code)
 );
 
--- Who a programme reached, to count people once: a keyed hash, never the id.
+-- Who a programme reached, to count people once: a hash of programme and
+-- citizen id, never the id itself (not a secret: ids can be enumerated).
 CREATE TABLE programme_people (
     programme_code text NOT NULL,
     person_key     text NOT NULL,
