@@ -24,3 +24,29 @@ def registrations(count, seed=20261122):
                 "sex": sex, "province_code": province,
             },
         }
+
+
+# -- people for the mixed-intake benchmark (bench.intake_mixed) ---------------
+
+SYNTHETIC_PROVINCES = sorted(OLD_PROVINCES)
+SYNTHETIC_FIRST_YEAR, SYNTHETIC_YEARS = 1950, 58          # born 1950-2007: 17 or older in 2025
+
+
+def synthetic_person(index):
+    """Person number ``index`` (0, 1, ...): a pure function of the index.
+
+    The index is read as a mixed-radix number (province, sex, birth year,
+    serial), so every index gives a different valid citizen id and none of
+    the bench's generators needs to remember which ids it has used.
+    """
+    import datetime as dt
+    province = SYNTHETIC_PROVINCES[index % len(SYNTHETIC_PROVINCES)]
+    rest = index // len(SYNTHETIC_PROVINCES)
+    sex = ("male", "female")[rest % 2]
+    rest //= 2
+    year = SYNTHETIC_FIRST_YEAR + rest % SYNTHETIC_YEARS
+    serial = rest // SYNTHETIC_YEARS
+    assert serial < 1_000_000, "index too large for distinct citizen ids"
+    return {"citizen_id": make_citizen_id(province, sex, year, serial),
+            "date_of_birth": dt.date(year, 1 + (index * 7) % 12, 1 + (index * 11) % 28),
+            "sex": sex, "province_code": province}
