@@ -3,7 +3,7 @@ from nameko.rpc import rpc
 
 from shared.auth import authorised
 from shared.errors import EXPECTED, ValidationError
-from shared.outbox import backlog
+from shared.outbox import UnitOfWork, backlog
 
 
 def check_limit(limit, maximum=1000):
@@ -12,7 +12,18 @@ def check_limit(limit, maximum=1000):
 
 
 class PlatformRpc:
-    """Mixed into each service class; expects ``db`` and ``auth`` dependencies."""
+    """Mixed into each service class; expects ``db``, ``auth`` and ``relay`` dependencies
+    and the ``events_exchange`` the service publishes on."""
+
+    def _changing(self, operation, *args):
+        """``operation(uow, *args)`` with its events and the call's audit row in one transaction."""
+        with self.db.transaction() as cur:
+            uow = UnitOfWork(cur, self.events_exchange)
+            result = operation(uow, *args)
+            self.auth.audit(cur)
+            uow.flush()
+        self.relay.wake()
+        return result
 
     @rpc
     def health(self):

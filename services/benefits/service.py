@@ -40,6 +40,7 @@ def month_or_refuse(name, value):
 
 class BenefitsService(PlatformRpc):
     name = "benefits"
+    events_exchange = EVENTS_EXCHANGE
 
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
@@ -53,16 +54,6 @@ class BenefitsService(PlatformRpc):
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
         return inbox.apply(deliveries, lambda: EventBatch(history.HANDLERS))
-
-    def _changing(self, operation, *args):
-        """``operation`` with its events and its audit row in one transaction."""
-        with self.db.transaction() as cur:
-            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
-            result = operation(uow, *args)
-            self.auth.audit(cur)
-            uow.flush()
-        self.relay.wake()
-        return result
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("assessor")

@@ -88,6 +88,7 @@ def participant_view(person, coverages, book, cards):
 
 class EnrolmentService(PlatformRpc):
     name = "enrolment"
+    events_exchange = EVENTS_EXCHANGE
 
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
@@ -227,16 +228,6 @@ class EnrolmentService(PlatformRpc):
         return dict(priced.amounts, as_of=day.isoformat(), explanation=priced.explanation)
 
     # -- data-changing operations: each audited in its own transaction ------
-
-    def _changing(self, operation, *args):
-        """Run ``operation`` with its events and its audit row in one transaction."""
-        with self.db.transaction() as cur:
-            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
-            result = operation(uow, *args)
-            self.auth.audit(cur)
-            uow.flush()
-        self.relay.wake()
-        return result
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner", changes_data=True)

@@ -17,7 +17,7 @@ from shared.envelope import today_in
 from shared.errors import EXPECTED, NotFound, ValidationError
 from shared.inbox import EventInbox
 from shared.metrics import Metrics
-from shared.outbox import OutboxRelay, UnitOfWork
+from shared.outbox import OutboxRelay
 from shared.platform import PlatformRpc
 
 QUEUE = "reporting.events"
@@ -31,6 +31,7 @@ def _unit(code):
 
 class ReportingService(PlatformRpc, ReportingHttp):
     name = "reporting"
+    events_exchange = EVENTS_EXCHANGE
 
     db = Database(Path(__file__).parent / "migrations")
     relay = OutboxRelay()
@@ -121,15 +122,6 @@ class ReportingService(PlatformRpc, ReportingHttp):
 
     # -- planners' input ------------------------------------------------------
 
-    def _changing(self, operation):
-        with self.db.transaction() as cur:
-            uow = UnitOfWork(cur, EVENTS_EXCHANGE)
-            result = operation(cur, uow)
-            self.auth.audit(cur)
-            uow.flush()
-        self.relay.wake()
-        return result
-
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner", changes_data=True)
     def set_target(self, year, province_code, scheme, target, measure="new_participants",
@@ -157,8 +149,8 @@ class ReportingService(PlatformRpc, ReportingHttp):
             args.refuse("name", "invalid_length", "1-100 characters")
         row["name"] = name or ""
 
-        def store_target(cur, uow):
-            stored = queries.target_view(store.set_target(cur, row))
+        def store_target(uow):
+            stored = queries.target_view(store.set_target(uow.cursor, row))
             uow.emit("targets_changed", stored)
             return stored
         return self._changing(store_target)
@@ -180,7 +172,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         if not any(row[k] for k in ("population", "labour_force", "working_age_labour_force")):
             args.refuse("population", "required", "at least one figure")
         row["source"] = source.strip()
-        return self._changing(lambda cur, uow: dict(store.set_denominator(cur, row)))
+        return self._changing(lambda uow: dict(store.set_denominator(uow.cursor, row)))
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("admin", changes_data=True)
