@@ -50,8 +50,14 @@ def run_view(run):
             "claims_done": run["done_claim_id"], "claims_upto": run["upto_claim_id"]}
 
 
-def pay_period(pool, relay, exchange, first, per_payment_events=True, chunk=CHUNK_CLAIMS):
-    """Run (or resume, or just return) the payment run of the month starting ``first``."""
+def pay_period(pool, relay, exchange, first, per_payment_events="lump_sum", chunk=CHUNK_CLAIMS):
+    """Run (or resume, or just return) the payment run of the month starting ``first``.
+
+    ``per_payment_events``: ``payment_made`` for ``"all"`` payments (True), for
+    ``"lump_sum"`` payments only, or ``"none"`` (False); the run's totals are
+    published either way.
+    """
+    events = {True: "all", False: "none"}.get(per_payment_events, per_payment_events)
     first, last = month_bounds(first)
     started, done_before = time.monotonic(), None
     while True:
@@ -67,7 +73,8 @@ def pay_period(pool, relay, exchange, first, per_payment_events=True, chunk=CHUN
                 "first": first, "last": last, "after": run["done_claim_id"], "upto": upto,
                 "alive_since": alive_since(first),
                 "run_id": run["run_id"], "exchange": exchange,
-                "period_text": first.strftime("%Y-%m"), "per_payment_events": per_payment_events})
+                "period_text": first.strftime("%Y-%m"), "per_payment_events": events == "all",
+                "lump_sum_events": events == "lump_sum"})
             run = _add_chunk(run, rows, upto)
             uow = UnitOfWork(cur, exchange)
             if run["status"] == "completed":

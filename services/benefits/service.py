@@ -149,9 +149,10 @@ class BenefitsService(PlatformRpc):
             raise ValidationError({"period": ["in_future: the month has not started"]})
         with self.db.transaction() as cur:
             self.auth.audit(cur)
-        per_payment = str(self.config.get("PAYMENTS", {}).get("per_payment_events", True)).lower()
+        setting = str(self.config.get("PAYMENTS", {}).get("per_payment_events", "lump_sum")).lower()
+        events = {"true": "all", "all": "all", "false": "none", "none": "none"}.get(setting, "lump_sum")
         return payments.pay_period(self.db, self.relay, EVENTS_EXCHANGE, first,
-                                   per_payment_events=per_payment in ("1", "true", "yes", "on"))
+                                   per_payment_events=events)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("assessor", "finance")

@@ -213,7 +213,7 @@ def lock_run_period(cur, period):
 
 # One statement pays a chunk of claims: what is due, why some are skipped,
 # the payments (a unique key makes a second payment impossible), lump sums
-# closed once paid, and optionally one payment_made event per payment.
+# closed once paid, and payment_made events: for every payment, or for lump sums only.
 PAY_CHUNK = """
 WITH due AS (
     SELECT c.claim_id, c.citizen_id, c.kind, p.province_code,
@@ -247,7 +247,7 @@ WITH due AS (
                'period', %(period_text)s, 'amount', e.amount, 'run_id', %(run_id)s,
                'province_code', e.province_code)
       FROM (SELECT gen_random_uuid() AS id, paid.* FROM paid) e
-     WHERE %(per_payment_events)s
+     WHERE %(per_payment_events)s OR (%(lump_sum_events)s AND e.kind = 'lump_sum')
 )
 SELECT 'paid' AS what, province_code, kind, count(*) AS n, coalesce(sum(amount), 0) AS amount
   FROM paid GROUP BY province_code, kind
