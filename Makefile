@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install up run down migrate infra status browser test test-unit test-integration test-e2e bench bench-intake bench-payments rebuild-reports clean
+.PHONY: demo install up run down migrate infra status browser test test-unit test-integration test-e2e bench bench-intake bench-payments bench-reporting rebuild-reports clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ install: $(STAMP)
 
 up: install            ## start RabbitMQ/PostgreSQL if needed, migrate, start the services
 	$(PY) -m deploy.stack up
+
+DEMO_ARGS ?= --people 10000
+
+demo: install          ## make up, then a province's worth of synthetic events and its report
+	$(PY) -m deploy.stack up
+	$(PY) -m deploy.demo $(DEMO_ARGS)
 
 run: install           ## the same in the foreground; Ctrl-C stops everything
 	$(PY) -m deploy.stack run
@@ -55,6 +61,12 @@ rebuild-reports: install   ## reporting's read models dropped and replayed from 
 
 bench: install infra   ## end-to-end throughput against a bare kombu consumer
 	$(PY) -m bench.intake_e2e
+
+bench-intake: install infra   ## 200,000 mixed intake events with 1,000,000 people registered, against a bare batched consumer
+	$(PY) -m bench.intake_mixed --people 1000000 --events 200000
+
+bench-reporting: install infra   ## reporting lag at 1,000 events/s and query latency over 10M participants
+	$(PY) -m bench.reporting --explain --profile --whatif
 
 clean: down
 	rm -rf $(VENV) var

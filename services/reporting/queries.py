@@ -100,15 +100,19 @@ def _starts(cur, first, last):
 def target_progress(cur, reference, year, province_code=None, as_of=None):
     as_of = as_of or today_in()
     rows = []
+    # targets share their date ranges (a year, a campaign): each range is read once
+    starts, rates = _memo(lambda first, last: _starts(cur, first, last)), \
+        _memo(lambda day: {(r["province_code"], r["scheme"]): r["coverage_rate"]
+                           for r in coverage(cur, reference, day)})
     for target in store.targets(cur, year, province_code):
         until = min(target["ends_on"], as_of)
         key = (target["province_code"], target["scheme"])
         if target["measure"] == "new_participants":
-            achieved = _starts(cur, target["starts_on"], until).get(key, 0) \
+            achieved = starts(target["starts_on"], until).get(key, 0) \
                 if until >= target["starts_on"] else 0
         else:
-            achieved = _rate(cur, reference, until, target)
-            baseline = _rate(cur, reference, target["starts_on"] - dt.timedelta(days=1), target)
+            achieved = rates(until).get(key)
+            baseline = rates(target["starts_on"] - dt.timedelta(days=1)).get(key)
         progress = {"percent": None, "remaining": None, "expected_by_now": None, "on_pace": None}
         if achieved is not None:
             whole = target["measure"] == "new_participants"
@@ -121,11 +125,15 @@ def target_progress(cur, reference, year, province_code=None, as_of=None):
     return rows
 
 
-def _rate(cur, reference, day, target):
-    """The target's province and scheme coverage rate at the end of ``day`` (None if unknown)."""
-    rows = [r for r in coverage(cur, reference, day, target["province_code"])
-            if r["scheme"] == target["scheme"]]
-    return rows[0]["coverage_rate"] if rows else None
+def _memo(compute):
+    """``compute`` called once per distinct arguments."""
+    known = {}
+
+    def cached(*args):
+        if args not in known:
+            known[args] = compute(*args)
+        return known[args]
+    return cached
 
 
 def target_view(target):

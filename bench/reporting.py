@@ -1,0 +1,961 @@
+"""Reporting: lag from publish to visible in ``coverage``, and query latency over RPC
+with 10,000,000 participants in the aggregates, against bare baselines, same run.
+
+    python -m bench.reporting [--rate 1000] [--seconds 60] [--participants 10000000]
+                              [--queries 500] [--every 10] [--poll-ms 50] [--explain] [--profile]
+
+One scratch database and vhost for the whole run.
+
+1. **Bare lag baseline** (before any service runs): a queue of its own bound to
+   ``enrolment.events`` for ``coverage_started``, drained by a bare kombu
+   consumer in a child process (prefetch 400, one ack per message); a publisher
+   child publishes the same synthetic ``coverage_started`` bodies at ``--rate``
+   events/s for ``--seconds`` (token bucket, persistent, one confirm wait per
+   tick's batch). Lag = consume time minus publish time (a header), every message.
+2. The three services start as real processes (``nameko run``, as
+   ``deploy.stack`` does; the migrations run); reporting's read models are then
+   seeded with SQL so that they represent ``--participants`` people (see
+   ``seed_reporting``), then ``VACUUM ANALYZE``.
+3. **Lag**: the same publisher at the same rate into ``enrolment.events``. Every
+   ``--every``-th event is a *marker*: province 12 (Lai Châu), scheme
+   ``voluntary_si``; no other event uses that pair. Reporting applies events in
+   queue order, so marker k is visible once ``coverage(province_code="12")``
+   shows the seeded count + k. A poller calls that RPC every ``--poll-ms``; a
+   marker's lag is at most (end of the first poll that shows it) - (its publish
+   time) and at least (start of the poll before) - (publish time). The upper
+   bound is the figure reported; both are printed.
+4. **Queries**: one warm ``ClusterRpcProxy`` (token ``dev-planner-token``), each
+   query ``--queries`` times in a row (or until ``--query-budget`` seconds),
+   after 3 warm-up calls; the bare baseline is ``reporting.health()`` (no
+   token, one trivial transaction), measured before and after the queries.
+
+``--explain`` prints EXPLAIN ANALYZE of reporting's SQL on the seeded tables;
+``--profile`` profiles ``services.reporting.queries`` in this process.
+"""
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import logging
+import os
+import pstats
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+
+warnings.filterwarnings("ignore")
+logging.getLogger("amqp").setLevel(logging.ERROR)
+
+import amqp  # noqa: E402
+import psycopg2  # noqa: E402
+import psycopg2.extras  # noqa: E402
+from kombu import Connection, Consumer, Queue  # noqa: E402
+
+from deploy.stack import ROOT  # noqa: E402
+from shared.envelope import today_in  # noqa: E402
+from shared.provinces import NEW_PROVINCES, OLD_PROVINCES, OLD_TO_NEW, REORGANISED_ON  # noqa: E402
+
+EXCHANGE, ROUTING_KEY = "enrolment.events", "coverage_started"
+BARE_QUEUE = "bench.bare-reporting-lag"
+MARKER_PROVINCE, MARKER_SCHEME = "12", "voluntary_si"
+PLANNER = {"auth_token": "dev-planner-token"}
+
+# Rough population (millions, about 2023) of the 63 provinces before 1 July 2025:
+# each province's share of the register; a new province's share is its old ones'.
+OLD_POPULATION = {
+    "01": 8.5, "02": 0.9, "04": 0.55, "06": 0.33, "08": 0.8, "10": 0.77, "11": 0.64, "12": 0.48,
+    "14": 1.3, "15": 0.84, "17": 0.88, "19": 1.33, "20": 0.8, "22": 1.35, "24": 1.9, "25": 1.5,
+    "26": 1.2, "27": 1.5, "30": 1.95, "31": 2.1, "33": 1.3, "34": 1.87, "35": 0.88, "36": 1.88,
+    "37": 1.0, "38": 3.7, "40": 3.4, "42": 1.3, "44": 0.91, "45": 0.65, "46": 1.16, "48": 1.2,
+    "49": 1.5, "51": 1.25, "52": 1.5, "54": 0.88, "56": 1.26, "58": 0.6, "60": 1.25, "62": 0.58,
+    "64": 1.6, "66": 1.9, "67": 0.67, "68": 1.33, "70": 1.03, "72": 1.19, "74": 2.76, "75": 3.3,
+    "77": 1.2, "79": 9.4, "80": 1.73, "82": 1.8, "83": 1.3, "84": 1.0, "86": 1.03, "87": 1.6,
+    "89": 1.9, "91": 1.75, "92": 1.25, "93": 0.73, "94": 1.2, "95": 0.92, "96": 1.2,
+}
+assert set(OLD_POPULATION) == set(OLD_PROVINCES)
+NEW_POPULATION = {new: 0.0 for new in NEW_PROVINCES}
+for _old, _people in OLD_POPULATION.items():
+    NEW_POPULATION[OLD_TO_NEW[_old]] += _people
+
+# Net participants per scheme as a share of the people registered, and since when
+# VSS holds the scheme (HI from 2003, voluntary SI from 2008, UI from 2009).
+SCHEME_SHARE = {"registered": 1.0, "health": 0.92, "compulsory_si": 0.19,
+                "unemployment": 0.16, "voluntary_si": 0.026}
+SCHEME_FROM = {"registered": dt.date(1995, 1, 1), "compulsory_si": dt.date(1995, 1, 1),
+               "health": dt.date(2003, 1, 1), "voluntary_si": dt.date(2008, 1, 1),
+               "unemployment": dt.date(2009, 1, 1)}
+# Ends as a share of starts over the years (the register has no ends).
+CHURN = {"registered": 0.0, "health": 0.5, "compulsory_si": 0.45, "unemployment": 0.45,
+         "voluntary_si": 0.6}
+FIRST_DAY = dt.date(1995, 1, 1)
+# Non-marker events of the stream: scheme shares of coverage_started.
+STREAM_SCHEMES = [("health", 0.5), ("compulsory_si", 0.2), ("unemployment", 0.18),
+                  ("voluntary_si", 0.12)]
+
+
+# -- helpers ----------------------------------------------------------------------
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def split(total, weights):
+    """``total`` split by ``weights`` into integers that sum to it (largest remainder)."""
+    whole = sum(weights.values())
+    raw = {k: total * w / whole for k, w in weights.items()}
+    parts = {k: int(v) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: raw[k] - parts[k], reverse=True)[:total - sum(parts.values())]:
+        parts[k] += 1
+    return parts
+
+
+def day_weight(day):
+    """How busy a day is: more every year, little on Saturdays, less on Sundays."""
+    return (1 + 0.1 * (day.year - 1995)) * {6: 0.4, 7: 0.1}.get(day.isoweekday(), 1.0)
+
+
+def days(first, last):
+    while first <= last:
+        yield first
+        first += dt.timedelta(days=1)
+
+
+def connect(dsn, schema=None):
+    conn = psycopg2.connect(dsn, options=f"-c search_path={schema}" if schema else None)
+    conn.autocommit = True
+    return conn
+
+
+def scalar(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()[0]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process and its threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the seed ---------------------------------------------------------------------
+
+def seed_targets(participants, today):
+    """``(code, scheme, first_day, last_day, starts, ends)`` per province code (old codes
+    up to 30 Jun 2025, new ones after) and scheme: the totals the daily rows add up to."""
+    last_old = REORGANISED_ON - dt.timedelta(days=1)
+    rows = []
+    for scheme, share in SCHEME_SHARE.items():
+        net = round(participants * share)
+        before = sum(day_weight(d) for d in days(SCHEME_FROM[scheme], last_old))
+        after = sum(day_weight(d) for d in days(REORGANISED_ON, today))
+        net_old = round(net * before / (before + after))
+        for (first, last), population, era_net in (
+                ((SCHEME_FROM[scheme], last_old), OLD_POPULATION, net_old),
+                ((REORGANISED_ON, today), NEW_POPULATION, net - net_old)):
+            for code, n in sorted(split(era_net, population).items()):
+                ends = round(n * CHURN[scheme] / (1 - CHURN[scheme]))
+                rows.append((code, scheme, first, last, n + ends, ends))
+    return rows
+
+
+SEED_COVERAGE = """
+SET LOCAL work_mem = '256MB';
+SELECT setseed(0.20261122);
+CREATE TEMP TABLE seed_raw ON COMMIT DROP AS
+SELECT t.code, t.scheme, t.first_day AS era, d::date AS day,
+       t.starts::float8 AS t_starts, t.ends::float8 AS t_ends,
+       f.w * (0.6 + 0.8 * random()) AS ws, f.w * (0.6 + 0.8 * random()) AS we
+  FROM seed_targets t,
+       generate_series(t.first_day, t.last_day, interval '1 day') d,
+       LATERAL (SELECT ((1 + 0.1 * (extract(year FROM d) - 1995))
+                        * CASE extract(isodow FROM d) WHEN 7 THEN 0.1 WHEN 6 THEN 0.4 ELSE 1 END
+                       )::float8 AS w) f;
+-- Cumulative rounding: each (code, scheme, era) adds up to exactly its starts and ends.
+INSERT INTO coverage_changes (day, province_code, scheme, starts, ends)
+SELECT day, code, scheme, s, e FROM (
+  SELECT day, code, scheme,
+         (round(cs * t_starts / ts) - round(coalesce(lag(cs) OVER w, 0) * t_starts / ts))::bigint AS s,
+         (round(ce * t_ends / te) - round(coalesce(lag(ce) OVER w, 0) * t_ends / te))::bigint AS e
+    FROM (SELECT r.*, sum(ws) OVER w AS cs, sum(ws) OVER p AS ts,
+                 sum(we) OVER w AS ce, sum(we) OVER p AS te
+            FROM seed_raw r
+          WINDOW w AS (PARTITION BY code, scheme, era ORDER BY day),
+                 p AS (PARTITION BY code, scheme, era)) x
+  WINDOW w AS (PARTITION BY code, scheme, era ORDER BY day)) y
+ WHERE s <> 0 OR e <> 0
+ ORDER BY day, code, scheme;
+INSERT INTO participant_counts (province_code, scheme, participants)
+SELECT province_code, scheme, sum(starts - ends) FROM coverage_changes GROUP BY 1, 2;
+"""
+
+# Yearly targets per province of today's map and for VN: 8% above last year's starts.
+SEED_TARGETS = """
+INSERT INTO targets (year, province_code, scheme, measure, name, starts_on, ends_on, target)
+SELECT %(year)s, unit, scheme, 'new_participants', '', %(first)s, %(last)s,
+       greatest(1, round(1.08 * sum(starts)))
+  FROM (SELECT CASE WHEN g = 0 THEN m.unit ELSE 'VN' END AS unit, c.scheme, c.starts
+          FROM coverage_changes c JOIN seed_units m ON m.code = c.province_code,
+               (VALUES (0), (1)) v(g)
+         WHERE c.day BETWEEN %(prev_first)s AND %(prev_last)s AND c.scheme <> 'registered') s
+ GROUP BY unit, scheme;
+INSERT INTO targets (year, province_code, scheme, measure, name, starts_on, ends_on, target)
+SELECT %(year)s, unit, scheme, 'new_participants', name, starts_on, ends_on,
+       greatest(1, round(1.3 * (SELECT sum(starts) FROM coverage_changes c
+                                  JOIN seed_units m ON m.code = c.province_code
+                                 WHERE c.scheme = t.scheme AND (t.unit = 'VN' OR m.unit = t.unit)
+                                   AND c.day BETWEEN t.starts_on - interval '1 year'
+                                                 AND t.ends_on - interval '1 year')))
+  FROM (VALUES ('VN', 'voluntary_si', 'Tháng cao điểm vận động BHXH tự nguyện',
+                %(campaign_first)s::date, %(campaign_last)s::date),
+               ('42', 'health', 'Tháng vận động BHYT hộ gia đình',
+                %(campaign2_first)s::date, %(campaign2_last)s::date))
+       t(unit, scheme, name, starts_on, ends_on);
+INSERT INTO targets (year, province_code, scheme, measure, name, starts_on, ends_on, target)
+VALUES (%(year)s, 'VN', 'health', 'coverage_rate', '', %(first)s, %(last)s, 95),
+       (%(year)s, 'VN', 'social_insurance', 'coverage_rate', '', %(first)s, %(last)s, 45),
+       (%(year)s, '42', 'social_insurance', 'coverage_rate', '', %(first)s, %(last)s, 35);
+"""
+
+
+def benefit_rows(participants, today):
+    """``(month, province_code, kind, payments, amount)`` for 2024-01 .. this month: about
+    3.3% of the register on a pension (6.2 M VND a month, +15% from July 2024), 0.16% on
+    unemployment benefit (4.2 M), 0.09% paid a lump sum per month (48 M); old province
+    codes before July 2025, new ones after."""
+    rng = random.Random(20261122)
+    rows = []
+    month = dt.date(2024, 1, 1)
+    while month <= today.replace(day=1):
+        years = (month - dt.date(2024, 1, 1)).days / 365.25
+        population = OLD_POPULATION if month < REORGANISED_ON else NEW_POPULATION
+        pension_amount = 6_200_000 * (1.15 if month >= dt.date(2024, 7, 1) else 1.0)
+        kinds = {"pension": (0.033 * (1 + 0.03 * years), pension_amount),
+                 "unemployment": (0.0016 * (1.3 if month.month in (2, 3) else 1.0), 4_200_000),
+                 "lump_sum": (0.0009 * (1.4 if month.month in (1, 2) else 1.0), 48_000_000)}
+        for kind, (share, average) in kinds.items():
+            for code, n in sorted(split(round(participants * share), population).items()):
+                n = max(0, round(n * rng.uniform(0.97, 1.03)))
+                if n:
+                    rows.append((month, code, kind, n, round(n * average * rng.uniform(0.95, 1.05))))
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return rows
+
+
+def seed_reporting(dsn, participants, today):
+    """Reporting's read models as if ``participants`` people had been registered since 1995.
+
+    - ``coverage_changes``: one row per day, province code and scheme with any change,
+      1995-01-01 .. today; old codes up to 30 Jun 2025, new codes after; daily starts
+      and ends grow 10% a year with noise, weekends quieter; totals exact per code.
+    - ``participant_counts``: the sums of those rows (so ``as_of`` figures agree).
+    - ``benefit_payments``: per month 2024-01 .. this month, province and kind.
+    - ``targets`` for this year: new participants per province and scheme, and for VN;
+      coverage-rate targets (VN health 95%, VN SI 45%, Hà Tĩnh SI 35%); two campaigns.
+    - ``denominators`` for this year (VN, 42, 79) in the same scale as the register.
+    """
+    started = time.perf_counter()
+    year = today.year
+    conn = connect(dsn, "reporting")
+    conn.autocommit = False
+    with conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE seed_targets (code char(2), scheme text, first_day date,"
+                    " last_day date, starts bigint, ends bigint) ON COMMIT DROP")
+        psycopg2.extras.execute_values(cur, "INSERT INTO seed_targets VALUES %s",
+                                       seed_targets(participants, today))
+        cur.execute(SEED_COVERAGE)
+        cur.execute("CREATE TEMP TABLE seed_units (code char(2), unit char(2)) ON COMMIT DROP")
+        psycopg2.extras.execute_values(cur, "INSERT INTO seed_units VALUES %s", [
+            (code, OLD_TO_NEW.get(code, code)) for code in sorted(OLD_PROVINCES.keys()
+                                                                  | NEW_PROVINCES.keys())])
+        cur.execute(SEED_TARGETS, {
+            "year": year, "first": dt.date(year, 1, 1), "last": dt.date(year, 12, 31),
+            "prev_first": dt.date(year - 1, 1, 1), "prev_last": dt.date(year - 1, 12, 31),
+            "campaign_first": dt.date(year, 10, 1), "campaign_last": dt.date(year, 11, 30),
+            "campaign2_first": dt.date(year, 9, 1), "campaign2_last": dt.date(year, 9, 30)})
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO benefit_payments (month, province_code, kind, payments, amount)"
+                 " VALUES %s", benefit_rows(participants, today), page_size=2000)
+        population = participants / 0.93      # the register is about 93% of the population
+        shares = {"VN": 1.0, "42": NEW_POPULATION["42"] / sum(NEW_POPULATION.values()),
+                  "79": NEW_POPULATION["79"] / sum(NEW_POPULATION.values())}
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO denominators (province_code, year, population, labour_force,"
+                 " working_age_labour_force, source) VALUES %s",
+            [(code, year, round(population * s), round(population * s * 0.53),
+              round(population * s * 0.49),
+              "bench.reporting: synthetic, in the scale of the seeded register")
+             for code, s in shares.items()])
+        cur.execute("INSERT INTO read_model_clock (name) VALUES ('coverage'), ('benefits')"
+                    " ON CONFLICT (name) DO UPDATE SET changed_at = now()")
+    conn.commit()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for table in ("coverage_changes", "participant_counts", "benefit_payments", "targets",
+                      "denominators"):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    facts = {
+        "coverage_changes rows": scalar(conn, "SELECT count(*) FROM coverage_changes"),
+        "coverage_changes MiB": scalar(
+            conn, "SELECT pg_total_relation_size('coverage_changes') / 1048576"),
+        "coverage_changes rows after 2025-06-30": scalar(
+            conn, "SELECT count(*) FROM coverage_changes WHERE day > '2025-06-30'"),
+        "coverage_changes rows this year": scalar(
+            conn, "SELECT count(*) FROM coverage_changes WHERE day >= %s", (dt.date(year, 1, 1),)),
+        "participant_counts rows": scalar(conn, "SELECT count(*) FROM participant_counts"),
+        "registered": scalar(conn, "SELECT sum(participants)::bigint FROM participant_counts"
+                                   " WHERE scheme = 'registered'"),
+        "per scheme": dict(sorted(_fetch(conn, "SELECT scheme, sum(participants)::bigint"
+                                              " FROM participant_counts GROUP BY 1"))),
+        "benefit_payments rows": scalar(conn, "SELECT count(*) FROM benefit_payments"),
+        "targets": dict(_fetch(conn, "SELECT measure || CASE WHEN name = '' THEN '' ELSE"
+                                     " ' (campaign)' END, count(*) FROM targets GROUP BY 1")),
+        "denominators rows": scalar(conn, "SELECT count(*) FROM denominators"),
+    }
+    conn.close()
+    return time.perf_counter() - started, facts
+
+
+def _fetch(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+# -- the publisher (a child process) ----------------------------------------------
+
+def synthetic_bodies(count, every, today, seed=20261122):
+    """``count`` coverage_started bodies; every ``every``-th one (0, every, ...) is a marker."""
+    rng = random.Random(seed)
+    codes = sorted(NEW_POPULATION)
+    weights = [NEW_POPULATION[c] for c in codes]
+    schemes, scheme_weights = zip(*STREAM_SCHEMES)
+    for i in range(count):
+        if i % every == 0:
+            province, scheme = MARKER_PROVINCE, MARKER_SCHEME
+        else:
+            province = rng.choices(codes, weights)[0]
+            scheme = rng.choices(schemes, scheme_weights)[0]
+            if (province, scheme) == (MARKER_PROVINCE, MARKER_SCHEME):
+                scheme = "health"
+        serial = 10_000_000 + i
+        valid_from = today - dt.timedelta(days=0 if rng.random() < 0.7 else rng.randint(1, 30))
+        yield {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "citizen_id": f"0{province}{rng.randint(0, 3)}{rng.randint(0, 99):02d}{serial % 1_000_000:06d}",
+            "si_code": f"{province}{serial:08d}", "scheme": scheme,
+            "group_code": rng.choice(("DN", "GD", "HC")) if scheme == "health" else None,
+            "valid_from": valid_from.isoformat(), "province_code": province,
+            "commune_code": f"{rng.randint(0, 32000):05d}",
+        }
+
+
+def publisher_main(amqp_uri, rate, seconds, every, out_path):
+    """Publish ``rate`` x ``seconds`` events at a steady rate; write what was sent to out_path."""
+    total = int(rate * seconds)
+    bodies = list(synthetic_bodies(total, every, today_in()))
+    conn = Connection(amqp_uri)
+    conn.ensure_connection(max_retries=3)
+    channel = conn.channel()
+    channel.exchange_declare(EXCHANGE, "topic", durable=True, auto_delete=False)
+    channel.confirm_select()
+    state = {"unconfirmed": 0, "nacked": 0, "returned": 0}
+
+    def on_ack(delivery_tag, multiple):
+        state["unconfirmed"] = max(0, state["published"] - delivery_tag) if multiple \
+            else state["unconfirmed"] - 1
+
+    def on_nack(delivery_tag, multiple):
+        state["nacked"] += 1
+        on_ack(delivery_tag, multiple)
+
+    channel.events["basic_ack"].add(on_ack)
+    channel.events["basic_nack"].add(on_nack)
+    channel.events["basic_return"].add(lambda *a: state.__setitem__("returned", state["returned"] + 1))
+    state["published"] = 0
+    print("ready", flush=True)
+    markers, behind = [], 0.0
+    sent, t0 = 0, time.monotonic()
+    wall0 = time.time()
+    while sent < total:
+        elapsed = time.monotonic() - t0
+        due = min(total, int(elapsed * rate) + 1)
+        if due <= sent:
+            time.sleep(max(0.0, sent / rate - elapsed))
+            continue
+        behind = max(behind, elapsed - sent / rate)
+        for i in range(sent, due):
+            body = dict(bodies[i], occurred_at=dt.datetime.now(dt.timezone.utc)
+                        .isoformat(timespec="seconds"))
+            published_at = time.time()
+            message = amqp.Message(json.dumps(body), content_type="application/json",
+                                   content_encoding="utf-8", delivery_mode=2,
+                                   message_id=body["event_id"],
+                                   application_headers={"x-bench-published-at": published_at})
+            channel.basic_publish(message, exchange=EXCHANGE, routing_key=ROUTING_KEY,
+                                  mandatory=True)
+            state["published"] += 1
+            state["unconfirmed"] += 1
+            if i % every == 0:
+                markers.append(published_at)
+        sent = due
+        deadline = time.monotonic() + 30
+        while state["unconfirmed"] > 0:
+            if time.monotonic() > deadline:
+                raise SystemExit("publisher: no confirms within 30 s")
+            conn.drain_events(timeout=30)
+    seconds_taken = time.time() - wall0
+    conn.release()
+    with open(out_path, "w") as out:
+        json.dump({"sent": sent, "markers": markers, "seconds": seconds_taken,
+                   "max_behind": behind, "nacked": state["nacked"],
+                   "returned": state["returned"]}, out)
+
+
+class Publisher:
+    """The publisher as a child process of this one."""
+
+    def __init__(self, amqp_uri, rate, seconds, every):
+        self.out = tempfile.NamedTemporaryFile(prefix="bench-reporting-", suffix=".json",
+                                               delete=False).name
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", "bench.reporting", "_publisher", amqp_uri, str(rate),
+             str(seconds), str(every), self.out], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.child.stdout.readline().strip() == "ready"
+
+    def done(self):
+        return self.child.poll() is not None
+
+    def result(self):
+        if self.child.wait() != 0:
+            raise SystemExit("the publisher failed")
+        with open(self.out) as data:
+            result = json.load(data)
+        os.unlink(self.out)
+        if result["returned"] or result["nacked"]:
+            raise SystemExit(f"publisher: {result['returned']} unroutable, {result['nacked']} nacked")
+        return result
+
+
+# -- the bare lag baseline --------------------------------------------------------
+
+def bare_consumer_main(amqp_uri, count, out_path):
+    """Consume ``count`` messages from BARE_QUEUE, ack each; write the lags to out_path."""
+    lags = []
+
+    def on_message(body, message):
+        lags.append(time.time() - message.headers["x-bench-published-at"])
+        message.ack()
+
+    with Connection(amqp_uri) as conn:
+        queue = Queue(BARE_QUEUE, no_declare=True)
+        with Consumer(conn, [queue], callbacks=[on_message], accept=["json", "application/json"],
+                      prefetch_count=400):
+            print("ready", flush=True)
+            while len(lags) < count:
+                conn.drain_events(timeout=120)
+    with open(out_path, "w") as out:
+        json.dump(lags, out)
+
+
+def run_bare_lag(amqp_uri, rate, seconds, every):
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare(EXCHANGE, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(BARE_QUEUE, durable=True, auto_delete=False)
+        channel.queue_bind(BARE_QUEUE, EXCHANGE, ROUTING_KEY)
+    count = int(rate * seconds)
+    out = tempfile.NamedTemporaryFile(prefix="bench-reporting-bare-", suffix=".json",
+                                      delete=False).name
+    child = subprocess.Popen([sys.executable, "-m", "bench.reporting", "_bare", amqp_uri,
+                              str(count), out], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert child.stdout.readline().strip() == "ready"
+    load = os.getloadavg()[0]
+    publisher = Publisher(amqp_uri, rate, seconds, every)
+    published = publisher.result()
+    if child.wait(timeout=600) != 0:
+        raise SystemExit("the bare consumer failed")
+    with open(out) as data:
+        lags = json.load(data)
+    os.unlink(out)
+    with Connection(amqp_uri) as conn:
+        conn.default_channel.queue_delete(BARE_QUEUE)
+    return {"lags": lags, "published": published, "load": load}
+
+
+# -- the services -----------------------------------------------------------------
+
+def start_all(dsn, amqp_uri, workdir):
+    from deploy.stack import start_services, wait_healthy
+    from shared.config import DEFAULT_CONFIG
+    env = dict(os.environ, PYTHONWARNINGS="ignore", AMQP_URI=amqp_uri,
+               LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+               ENROLMENT_DSN=dsn, BENEFITS_DSN=dsn, REPORTING_DSN=dsn,
+               REPORTING_HTTP_ADDRESS=f"127.0.0.1:{free_port()}")
+    processes = start_services(env, workdir / "log", workdir / "run", DEFAULT_CONFIG)
+    try:
+        wait_healthy(amqp_uri, processes)
+    except Exception:
+        from deploy.stack import stop_services
+        stop_services(workdir / "run")
+        raise
+    return processes
+
+
+def marker_count(rpc):
+    return sum(r["participants"] for r in rpc.reporting.coverage(province_code=MARKER_PROVINCE)
+               if r["scheme"] == MARKER_SCHEME and r["province_code"] == MARKER_PROVINCE)
+
+
+def queue_depth(amqp_uri, queue="reporting.events"):
+    with Connection(amqp_uri) as conn:
+        return conn.default_channel.queue_declare(queue, passive=True).message_count
+
+
+def run_service_lag(amqp_uri, rate, seconds, every, poll_ms, reporting_pid):
+    from nameko.standalone.rpc import ClusterRpcProxy
+    markers_expected = len(range(0, int(rate * seconds), every))
+    polls, depths = [], []
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30, context_data=PLANNER) as rpc:
+        base = marker_count(rpc)
+        load = os.getloadavg()[0]
+        cpu_before, wall_before = cpu_seconds(reporting_pid), time.monotonic()
+        publisher = Publisher(amqp_uri, rate, seconds, every)
+        started = time.time()
+        last_depth = 0.0
+        while True:
+            t_start = time.time()
+            seen = marker_count(rpc) - base
+            t_end = time.time()
+            polls.append((t_start, t_end, seen))
+            if t_end - last_depth >= 1.0:
+                depths.append(queue_depth(amqp_uri))
+                last_depth = time.time()
+            if seen >= markers_expected and publisher.done():
+                break
+            if t_end - started > seconds + 600:
+                print(f"lag: only {seen} of {markers_expected} markers visible after 10 minutes")
+                break
+            time.sleep(max(0.0, poll_ms / 1000 - (time.time() - t_start)))
+        cpu_used = cpu_seconds(reporting_pid) - cpu_before
+        wall = time.monotonic() - wall_before
+    published = publisher.result()
+    markers = published["markers"]
+    upper, lower = [], []
+    j = 0
+    for k, published_at in enumerate(markers, start=1):
+        while j < len(polls) and polls[j][2] < k:
+            j += 1
+        if j == len(polls):
+            break
+        upper.append(polls[j][1] - published_at)
+        lower.append(max(0.0, (polls[j - 1][0] if j else polls[j][0]) - published_at))
+    gaps = [b[1] - a[1] for a, b in zip(polls, polls[1:])]
+    return {"upper": upper, "lower": lower, "published": published, "polls": len(polls),
+            "poll_gap_p50": percentile(gaps, 50), "poll_gap_p99": percentile(gaps, 99),
+            "poll_rpc_p50": percentile([p[1] - p[0] for p in polls], 50),
+            "markers": len(markers), "visible": len(upper), "max_depth": max(depths or [0]),
+            "reporting_cpu": cpu_used / wall, "load": load}
+
+
+def query_list(today):
+    year = today.year
+    month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    return [
+        ("coverage()", "coverage", {}),
+        ("coverage(as_of=2025-06-30)", "coverage", {"as_of": "2025-06-30"}),
+        ("coverage(province_code=42)", "coverage", {"province_code": "42"}),
+        (f"target_progress({year})", "target_progress", {"year": year}),
+        (f"target_progress({year}, province_code=42)", "target_progress",
+         {"year": year, "province_code": "42"}),
+        (f"benefits_summary({year})", "benefits_summary", {"period": str(year)}),
+        (f"benefits_summary({month})", "benefits_summary", {"period": month}),
+    ]
+
+
+def timed_calls(method, kwargs, count, budget):
+    for _ in range(3):
+        method(**kwargs)
+    times, rows = [], None
+    deadline = time.perf_counter() + budget
+    while len(times) < count and (len(times) < 20 or time.perf_counter() < deadline):
+        started = time.perf_counter()
+        result = method(**kwargs)
+        times.append(time.perf_counter() - started)
+        rows = len(result) if isinstance(result, list) else 1
+    return times, rows
+
+
+def run_queries(amqp_uri, today, count, budget):
+    from nameko.standalone.rpc import ClusterRpcProxy
+    results = {}
+    load = os.getloadavg()[0]
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120, context_data=PLANNER) as rpc:
+        health, _ = timed_calls(rpc.reporting.health, {}, count, budget)
+        for label, name, kwargs in query_list(today):
+            results[label] = timed_calls(getattr(rpc.reporting, name), kwargs, count, budget)
+        after, _ = timed_calls(rpc.reporting.health, {}, count, budget)
+    return {"health": health + after, "queries": results, "load": load}
+
+
+# -- diagnostics ------------------------------------------------------------------
+
+def explain(dsn, today):
+    """EXPLAIN ANALYZE of the statements behind the queries, on the seeded tables."""
+    from services.reporting import store
+    year_first = dt.date(today.year, 1, 1)
+    statements = [
+        ("participant_counts (every coverage)", store.participant_counts, ()),
+        ("coverage_changes_after(2025-06-30) (coverage as_of)", store.coverage_changes_after,
+         (dt.date(2025, 6, 30),)),
+        (f"starts_between({year_first}, {today}) (target_progress, once per new_participants"
+         " target)", store.starts_between, (year_first, today)),
+        (f"coverage_changes_after({today}) (target_progress, once per coverage_rate target)",
+         store.coverage_changes_after, (today,)),
+        (f"benefit_payments({today.year}) (benefits_summary)", store.benefit_payments,
+         (year_first, today.replace(day=1))),
+    ]
+    conn = connect(dsn, "reporting")
+
+    class Explaining:
+        """A cursor that runs EXPLAIN ANALYZE instead of the statement."""
+
+        def __init__(self, cur):
+            self.cur, self.plan = cur, None
+
+        def execute(self, sql, params=None):
+            self.cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            self.plan = [r[0] for r in self.cur.fetchall()]
+
+        def fetchall(self):
+            return []
+
+    with conn.cursor() as cur:
+        for label, function, args in statements:
+            wrapped = Explaining(cur)
+            function(wrapped, *args)
+            print(f"--- EXPLAIN ANALYZE: {label}")
+            print("\n".join(wrapped.plan))
+    conn.close()
+
+
+def profile(dsn, today):
+    """The queries in this process, against the seeded database: time in SQL vs Python."""
+    from services.reporting import queries
+    from services.reporting.domain.figures import load_reference
+    reference = load_reference()
+    conn = psycopg2.connect(dsn, options="-c search_path=reporting",
+                            cursor_factory=psycopg2.extras.RealDictCursor)
+    conn.autocommit = True
+    calls = [
+        ("coverage()", lambda cur: queries.coverage(cur, reference)),
+        ("coverage(as_of=2025-06-30)",
+         lambda cur: queries.coverage(cur, reference, dt.date(2025, 6, 30))),
+        (f"target_progress({today.year})",
+         lambda cur: queries.target_progress(cur, reference, today.year)),
+    ]
+    with conn.cursor() as cur:
+        for label, call in calls:
+            call(cur)
+            profiler = cProfile.Profile()
+            counter = {"n": 0}
+            real_execute = cur.execute
+
+            def counting(sql, params=None, _real=real_execute):
+                counter["n"] += 1
+                return _real(sql, params)
+            cur.execute = counting
+            started = time.perf_counter()
+            profiler.enable()
+            call(cur)
+            profiler.disable()
+            elapsed = time.perf_counter() - started
+            del cur.execute
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(12)
+            print(f"--- profile: {label}: {elapsed * 1000:.1f} ms in process (profiled),"
+                  f" {counter['n']} SQL statements")
+            print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+    conn.close()
+
+
+# What the issue's targets would need: the same figures from a monthly roll-up of
+# coverage_changes (kept beside it by the projection), or with a covering index.
+MONTHLY_ROLLUP = """
+CREATE TEMP TABLE coverage_monthly AS
+SELECT date_trunc('month', day)::date AS month, province_code, scheme,
+       sum(starts)::bigint AS starts, sum(ends)::bigint AS ends
+  FROM coverage_changes GROUP BY 1, 2, 3;
+ALTER TABLE coverage_monthly ADD PRIMARY KEY (month, province_code, scheme);
+ANALYZE coverage_monthly;
+"""
+AFTER_MONTHLY = """
+SELECT province_code, scheme, sum(net) AS net FROM (
+  SELECT province_code, scheme, starts - ends AS net FROM coverage_monthly WHERE month >= %(next)s
+  UNION ALL
+  SELECT province_code, scheme, starts - ends FROM coverage_changes WHERE day > %(d)s AND day < %(next)s
+) x GROUP BY province_code, scheme
+"""
+STARTS_MONTHLY = """
+SELECT province_code, scheme, sum(starts) AS starts FROM (
+  SELECT province_code, scheme, starts FROM coverage_monthly WHERE month >= %(m1)s AND month < %(m2)s
+  UNION ALL
+  SELECT province_code, scheme, starts FROM coverage_changes
+   WHERE (day >= %(f)s AND day < %(m1)s) OR (day >= %(m2)s AND day <= %(l)s)
+) x GROUP BY province_code, scheme
+"""
+
+
+def _month_after(day):
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def after_monthly(cur, day):
+    cur.execute(AFTER_MONTHLY, {"d": day, "next": _month_after(day)})
+    return cur.fetchall()
+
+
+def starts_monthly(cur, first, last):
+    m1 = first if first.day == 1 else _month_after(first)
+    m2 = _month_after(last) if _month_after(last) - dt.timedelta(days=1) == last \
+        else last.replace(day=1)
+    if m1 >= m2:
+        m1 = m2 = last + dt.timedelta(days=1)
+    cur.execute(STARTS_MONTHLY, {"f": first, "l": last, "m1": m1, "m2": m2})
+    return cur.fetchall()
+
+
+def whatif(dsn, today, repeat=30):
+    """Timings in this process (no RPC) of the slow figures as they are and as they
+    would be with a monthly roll-up, a covering index, or one starts query per
+    date range in target_progress. Everything is rolled back."""
+    from services.reporting import queries, store
+    from services.reporting.domain.figures import load_reference
+    reference = load_reference()
+    conn = psycopg2.connect(dsn, options="-c search_path=reporting",
+                            cursor_factory=psycopg2.extras.RealDictCursor)
+    year_first, as_of = dt.date(today.year, 1, 1), dt.date(2025, 6, 30)
+
+    def p50(call):
+        call()
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        return percentile(times, 50) * 1000
+
+    def same(a, b):
+        key = lambda rows: sorted((r["province_code"], r["scheme"], int(list(r.values())[2]))
+                                  for r in rows)
+        assert key(a) == key(b), "the roll-up gives other figures"
+
+    original = {"starts_between": store.starts_between,
+                "coverage_changes_after": store.coverage_changes_after,
+                "benefit_payments": store.benefit_payments, "_starts": queries._starts}
+
+    def memoised(function):
+        cache = {}
+
+        def wrapper(cur, first, last):
+            if (first, last) not in cache:
+                cache[(first, last)] = function(cur, first, last)
+            return cache[(first, last)]
+        return wrapper
+
+    national_payments = (
+        "SELECT month, 'VN'::char(2) AS province_code, kind, sum(payments)::bigint AS payments,"
+        " sum(amount)::bigint AS amount FROM benefit_payments WHERE month BETWEEN %s AND %s"
+        " GROUP BY month, kind")
+
+    def payments_grouped(cur, first, last):
+        cur.execute(national_payments, (first, last))
+        return cur.fetchall()
+
+    def target_progress():
+        queries._starts = memoised(original["_starts"])  # a fresh memo for each call
+        return queries.target_progress(cur, reference, today.year)
+
+    year_months = (year_first, today.replace(day=1))
+    results = {}
+    try:
+        with conn.cursor() as cur:
+            results["coverage_changes_after(2025-06-30), SQL"] = [
+                ("as is", p50(lambda: store.coverage_changes_after(cur, as_of)))]
+            results[f"starts_between({year_first}, {today}), SQL"] = [
+                ("as is", p50(lambda: store.starts_between(cur, year_first, today)))]
+            results["coverage(as_of=2025-06-30), in process"] = [
+                ("as is", p50(lambda: queries.coverage(cur, reference, as_of)))]
+            results[f"target_progress({today.year}), in process"] = [
+                ("as is", p50(lambda: queries.target_progress(cur, reference, today.year)))]
+            results[f"benefits_summary({today.year}), in process"] = [
+                ("as is", p50(lambda: queries.benefits_summary(cur, *year_months)))]
+            started = time.perf_counter()
+            cur.execute(MONTHLY_ROLLUP)
+            rollup_seconds = time.perf_counter() - started
+            same(after_monthly(cur, as_of), store.coverage_changes_after(cur, as_of))
+            same(starts_monthly(cur, year_first, today), store.starts_between(cur, year_first, today))
+            results["coverage_changes_after(2025-06-30), SQL"].append(
+                ("monthly roll-up", p50(lambda: after_monthly(cur, as_of))))
+            results[f"starts_between({year_first}, {today}), SQL"].append(
+                ("monthly roll-up", p50(lambda: starts_monthly(cur, year_first, today))))
+            store.coverage_changes_after = after_monthly
+            results["coverage(as_of=2025-06-30), in process"].append(
+                ("monthly roll-up", p50(lambda: queries.coverage(cur, reference, as_of))))
+            store.coverage_changes_after = original["coverage_changes_after"]
+            results[f"target_progress({today.year}), in process"].append(
+                ("_starts once per date range", p50(target_progress)))
+            store.starts_between = starts_monthly
+            store.coverage_changes_after = after_monthly
+            results[f"target_progress({today.year}), in process"].append(
+                ("that + monthly roll-up", p50(target_progress)))
+            queries._starts = original["_starts"]
+            store.starts_between = original["starts_between"]
+            store.coverage_changes_after = original["coverage_changes_after"]
+            store.benefit_payments = payments_grouped
+            results[f"benefits_summary({today.year}), in process"].append(
+                ("summed per month and kind in SQL", p50(
+                    lambda: queries.benefits_summary(cur, *year_months))))
+            store.benefit_payments = original["benefit_payments"]
+            started = time.perf_counter()
+            cur.execute("CREATE INDEX bench_cover ON coverage_changes (day)"
+                        " INCLUDE (province_code, scheme, starts, ends)")
+            index_seconds = time.perf_counter() - started
+            results["coverage_changes_after(2025-06-30), SQL"].append(
+                ("covering index", p50(lambda: store.coverage_changes_after(cur, as_of))))
+            results[f"starts_between({year_first}, {today}), SQL"].append(
+                ("covering index", p50(lambda: store.starts_between(cur, year_first, today))))
+    finally:
+        queries._starts = original["_starts"]
+        for name in ("starts_between", "coverage_changes_after", "benefit_payments"):
+            setattr(store, name, original[name])
+        conn.rollback()
+        conn.close()
+    print(f"--- what if (p50 of {repeat}, in this process, no RPC; all rolled back)")
+    print(f"monthly roll-up of coverage_changes built in {rollup_seconds:.1f} s; covering index"
+          f" (day) INCLUDE (province_code, scheme, starts, ends) built in {index_seconds:.1f} s")
+    for label, variants in results.items():
+        print(f"{label:48} " + " | ".join(f"{name} {value:.1f} ms" for name, value in variants))
+
+
+# -- main -------------------------------------------------------------------------
+
+def ms(seconds):
+    return f"{seconds * 1000:8.1f}"
+
+
+def main():
+    from deploy.scratch import scratch_environment
+    from deploy.stack import stop_services
+
+    parser = argparse.ArgumentParser(prog="python -m bench.reporting")
+    parser.add_argument("--rate", type=int, default=1000, help="events per second")
+    parser.add_argument("--seconds", type=int, default=60, help="length of the stream")
+    parser.add_argument("--participants", type=int, default=10_000_000)
+    parser.add_argument("--queries", type=int, default=500, help="calls per query")
+    parser.add_argument("--query-budget", type=float, default=120.0,
+                        help="seconds per query at most (at least 20 calls)")
+    parser.add_argument("--every", type=int, default=10, help="every Nth event is a marker")
+    parser.add_argument("--poll-ms", type=int, default=50)
+    parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--whatif", action="store_true",
+                        help="time a monthly roll-up, a covering index, one query per range")
+    args = parser.parse_args()
+    today = today_in()
+    workdir = ROOT / "var" / "bench-reporting"
+    print(f"[bench] {dt.datetime.now().isoformat(timespec='seconds')}  cores: {os.cpu_count()}"
+          f"  load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+    with scratch_environment(prefix="vss_bench_reporting") as (dsn, amqp_uri):
+        print(f"[bench] bare lag baseline: {args.rate}/s for {args.seconds} s", flush=True)
+        bare = run_bare_lag(amqp_uri, args.rate, args.seconds, args.every)
+        processes = start_all(dsn, amqp_uri, workdir)
+        try:
+            print(f"[bench] seeding reporting with {args.participants:,} participants", flush=True)
+            seed_seconds, facts = seed_reporting(dsn, args.participants, today)
+            print(f"[bench] seeded in {seed_seconds:.1f} s: {json.dumps(facts, default=str)}",
+                  flush=True)
+            print(f"[bench] services lag: {args.rate}/s for {args.seconds} s", flush=True)
+            lag = run_service_lag(amqp_uri, args.rate, args.seconds, args.every, args.poll_ms,
+                                  processes["reporting"].pid)
+            print(f"[bench] queries: {args.queries} calls each", flush=True)
+            queries = run_queries(amqp_uri, today, args.queries, args.query_budget)
+        finally:
+            stop_services(workdir / "run")
+        if args.explain:
+            explain(dsn, today)
+        if args.profile:
+            profile(dsn, today)
+        if args.whatif:
+            whatif(dsn, today)
+
+    bare_p50, bare_p99 = percentile(bare["lags"], 50), percentile(bare["lags"], 99)
+    up50, up99 = percentile(lag["upper"], 50), percentile(lag["upper"], 99)
+    lo50, lo99 = percentile(lag["lower"], 50), percentile(lag["lower"], 99)
+    h50, h99 = percentile(queries["health"], 50), percentile(queries["health"], 99)
+    pub = lag["published"]
+    print()
+    print("=" * 100)
+    print(f"reporting benchmark  {today}  cores {os.cpu_count()}  participants seeded "
+          f"{facts['registered']:,}  coverage_changes rows {facts['coverage_changes rows']:,}")
+    print(f"stream: {args.rate}/s x {args.seconds} s coverage_started; services published "
+          f"{pub['sent']:,} in {pub['seconds']:.1f} s ({pub['sent'] / pub['seconds']:.0f}/s, "
+          f"max {pub['max_behind'] * 1000:.0f} ms behind schedule); bare published "
+          f"{bare['published']['sent']:,} in {bare['published']['seconds']:.1f} s")
+    print(f"load (1 min) before: bare stream {bare['load']:.2f}, services stream {lag['load']:.2f},"
+          f" queries {queries['load']:.2f}")
+    print("-- lag, publish to visible                           p50 (ms)  p99 (ms)   n")
+    print(f"bare kombu consumer, publish -> consumed          {ms(bare_p50)}  {ms(bare_p99)}"
+          f"  {len(bare['lags']):,}")
+    print(f"services, publish -> in coverage (upper bound)    {ms(up50)}  {ms(up99)}"
+          f"  {lag['visible']:,} of {lag['markers']:,} markers")
+    print(f"services, publish -> in coverage (lower bound)    {ms(lo50)}  {ms(lo99)}")
+    print(f"ratio services (upper) / bare                     {up50 / bare_p50:8.1f}  "
+          f"{up99 / bare_p99:8.1f}")
+    print(f"poll: every {args.poll_ms} ms, gap p50/p99 {ms(lag['poll_gap_p50']).strip()}/"
+          f"{ms(lag['poll_gap_p99']).strip()} ms, poll RPC p50 {ms(lag['poll_rpc_p50']).strip()} ms,"
+          f" {lag['polls']} polls; reporting queue max depth {lag['max_depth']:,}; reporting CPU"
+          f" {lag['reporting_cpu'] * 100:.0f}% of a core")
+    print(f"lag target p99 <= 1 s: {'met' if up99 <= 1.0 else 'MISSED'}")
+    print("-- queries over RPC (warm proxy)                      p50 (ms)  p99 (ms)  x bare p50"
+          "  x bare p99   n  rows")
+    print(f"{'health()  [bare baseline]':50} {ms(h50)}  {ms(h99)}  {1:10.1f}  {1:10.1f}"
+          f"  {len(queries['health'])}")
+    worst = 0.0
+    for label, (times, rows) in queries["queries"].items():
+        p50, p99 = percentile(times, 50), percentile(times, 99)
+        if not label.startswith("target_progress") or "province_code" not in label:
+            worst = max(worst, p99)
+        print(f"{label:50} {ms(p50)}  {ms(p99)}  {p50 / h50:10.1f}  {p99 / h99:10.1f}"
+              f"  {len(times)}  {rows}")
+    print(f"query target p99 <= 20 ms (the issue's five): {'met' if worst <= 0.020 else 'MISSED'}"
+          f" (worst p99 {worst * 1000:.1f} ms)")
+    print("=" * 100)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_publisher":
+        publisher_main(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
+                       sys.argv[6])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_bare":
+        bare_consumer_main(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    else:
+        main()
