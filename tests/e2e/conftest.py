@@ -93,7 +93,8 @@ def rpc_as(stack, amqp_uri):
         context = {}
         if token or role:
             context["auth_token"] = token or f"dev-{role}-token"
-        proxy = ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=context, timeout=15)
+        # 60 s: a career's backfill (record_contributions over 15 years) on a loaded machine
+        proxy = ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=context, timeout=60)
         proxies.append(proxy)
         return proxy.start()
 
