@@ -65,6 +65,9 @@ bench: install infra   ## end-to-end throughput against a bare kombu consumer
 bench-intake: install infra   ## 200,000 mixed intake events with 1,000,000 people registered, against a bare batched consumer
 	$(PY) -m bench.intake_mixed --people 1000000 --events 200000
 
+bench-payments: install infra   ## a payment run over 1,000,000 beneficiaries against a bare INSERT ... SELECT
+	$(PY) -m bench.payment_run --beneficiaries 1000000
+
 bench-reporting: install infra   ## reporting lag at 1,000 events/s and query latency over 10M participants
 	$(PY) -m bench.reporting --explain --profile --whatif
 

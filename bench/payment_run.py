@@ -1,18 +1,20 @@
 """A monthly payment run over N approved beneficiaries, against a bare INSERT … SELECT.
 
-    python -m bench.payment_run [--beneficiaries 1000000] [--period YYYY-MM] [--events both|on|off]
+    python -m bench.payment_run [--beneficiaries 1000000] [--period YYYY-MM]
+                                [--events default,all] [--explain] [--what-if]
 
-Setup (not timed): a scratch database and vhost, the three services started as
-real processes (so the migrations run), then N people and N approved monthly
+Setup (not timed): a scratch database and vhost, the benefits service started
+as a real process (``nameko run``, so its migrations run), then N people and N approved monthly
 claims written straight into the benefits schema with ``INSERT … SELECT
 generate_series`` (about 80% pensions for life, 20% unemployment benefits
 ending a few months after the period; about 2% of the people deceased, 2% of
 the claims suspended, 1% overdue for proof of life, 0.6% stopped by
 re-employment), then ``VACUUM ANALYZE``.
 
-Measured, for each setting of ``PAYMENTS.per_payment_events``
-(``BENEFITS_PAYMENT_EVENTS``: ``false`` (none) first, then ``true`` (all), on the
-same seeded claims with the payments, runs and outbox truncated in between):
+Measured, for each setting of ``PAYMENTS.per_payment_events`` in ``--events``
+(``default``: the configuration's own, ``BENEFITS_PAYMENT_EVENTS`` unset; or
+``all``, ``lump_sum``, ``none``), on the same seeded claims with the payments,
+runs and outbox truncated and the benefits service restarted in between:
 
 - **bare**: one ``INSERT INTO bench_payments SELECT … FROM benefits.claims JOIN
   benefits.people …`` of the rows the run pays, into a table with the columns
@@ -23,7 +25,14 @@ same seeded claims with the payments, runs and outbox truncated in between):
   (``CHECKPOINT`` before it), then a second call (must return the same run and
   pay nobody twice), while the RSS of the benefits process is sampled every 0.5 s.
 
-The ratio printed is run / bare of the same setting.
+The ratio printed is run / bare of the same setting; WAL is the server's WAL
+position moved during the statement or call (other sessions' writes included).
+Only benefits runs: its relay publishes to ``benefits.events``, where a durable
+queue capped at 10,000 messages stands in for reporting's queue.
+
+``--explain`` prints EXPLAIN (ANALYZE, BUFFERS, WAL) of one chunk and of
+variants of it (rolled back); ``--what-if`` times whole runs of the variants by
+calling ``payments.pay_period`` in this process (no RPC, no relay).
 """
 import argparse
 import datetime as dt
@@ -312,8 +321,10 @@ def run_benefits(dsn, amqp_uri, events):
     """The benefits service alone, as ``nameko run`` in its own process (as deploy.stack does)."""
     env = dict(os.environ, PYTHONWARNINGS="ignore", AMQP_URI=amqp_uri,
                LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
-               ENROLMENT_DSN=dsn, BENEFITS_DSN=dsn, REPORTING_DSN=dsn,
-               BENEFITS_PAYMENT_EVENTS="true" if events else "false")
+               ENROLMENT_DSN=dsn, BENEFITS_DSN=dsn, REPORTING_DSN=dsn)
+    env.pop("BENEFITS_PAYMENT_EVENTS", None)
+    if events != "default":
+        env["BENEFITS_PAYMENT_EVENTS"] = events
     run_dir, log_dir = WORKDIR / "run", WORKDIR / "log"
     run_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -361,15 +372,84 @@ def timed_runs(dsn, amqp_uri, processes, period):
             "rss_samples": len(samples), "load_before": load, "wal": wal}
 
 
+# Variants of the chunk statement for --explain and --what-if: per-payment
+# events ("all", "lump_sum", "none"), join ("hash": as committed; "lateral":
+# each claim's person looked up by primary key), foreign keys on
+# benefits.payments ("committed": as the migrations leave them, or a tuple of
+# names), chunk size (what-if; None: as committed), ON CONFLICT DO NOTHING
+# kept or replaced by an anti-join on payments (the unique key stays).
+ALL_FKS = ("payments_run_id_fkey", "payments_claim_id_fkey")
+FK_TARGETS = {"payments_run_id_fkey": ("run_id", "payment_runs"),
+              "payments_claim_id_fkey": ("claim_id", "claims")}
+HASH_JOIN = "FROM claims c JOIN people p USING (citizen_id)"
+LATERAL_JOIN = ("FROM claims c CROSS JOIN LATERAL (SELECT province_code, date_of_death FROM people"
+                " WHERE people.citizen_id = c.citizen_id OFFSET 0) p")
+ON_CONFLICT = "FROM due WHERE skip IS NULL\n    ON CONFLICT DO NOTHING"
+ANTI_JOIN = ("FROM due WHERE skip IS NULL AND NOT EXISTS (SELECT 1 FROM payments x"
+             " WHERE x.claim_id = due.claim_id AND x.period = %(first)s)")
+
+
+def variant(name, events="lump_sum", join="hash", fks="committed", chunk=None, on_conflict=True):
+    """``on_conflict=False``: the anti-join instead of ON CONFLICT DO NOTHING."""
+    return {"name": name, "events": events, "join": join, "fks": fks, "chunk": chunk,
+            "on_conflict": on_conflict}
+
+
 EXPLAIN_VARIANTS = [
-    # (name, per_payment_events, statements run first inside the savepoint)
-    ("as committed, events off", False, []),
-    ("as committed, events on", True, []),
-    ("random_page_cost 1.1, events off", False, ["SET LOCAL random_page_cost = 1.1"]),
-    ("no FKs on payments, events off", False,
-     ["ALTER TABLE payments DROP CONSTRAINT payments_claim_id_fkey",
-      "ALTER TABLE payments DROP CONSTRAINT payments_run_id_fkey"]),
+    variant("as committed"),
+    variant("payment_made for every payment", events="all"),
+    variant("with the two FKs of 0003", fks=ALL_FKS),
+    variant("people by primary key (LATERAL)", join="lateral"),
+    variant("anti-join instead of ON CONFLICT", on_conflict=False),
+    variant("LATERAL + anti-join", join="lateral", on_conflict=False),
+    variant("LATERAL + anti-join, payment_made for every payment", join="lateral",
+            on_conflict=False, events="all"),
 ]
+
+WHAT_IF = [
+    variant("as committed"),
+    variant("payment_made for every payment", events="all"),
+    variant("with the two FKs of 0003", fks=ALL_FKS),
+    variant("people by primary key (LATERAL)", join="lateral"),
+    variant("anti-join instead of ON CONFLICT", on_conflict=False),
+    variant("chunk 200,000", chunk=200_000),
+    variant("LATERAL + anti-join", join="lateral", on_conflict=False),
+    variant("LATERAL + anti-join, chunk 200,000", join="lateral", on_conflict=False,
+            chunk=200_000),
+    variant("LATERAL + anti-join, payment_made for every payment", join="lateral",
+            on_conflict=False, events="all"),
+]
+
+
+def chunk_sql(spec, committed):
+    """``committed`` (PAY_CHUNK) rewritten as the variant says."""
+    sql = committed
+    if spec["join"] == "lateral":
+        assert HASH_JOIN in sql, "PAY_CHUNK changed: update the LATERAL variant"
+        sql = sql.replace(HASH_JOIN, LATERAL_JOIN)
+    if not spec["on_conflict"]:
+        assert ON_CONFLICT in sql, "PAY_CHUNK changed: update the anti-join variant"
+        sql = sql.replace(ON_CONFLICT, ANTI_JOIN)
+    return sql
+
+
+def chunk_params(events):
+    return {"per_payment_events": events == "all", "lump_sum_events": events == "lump_sum"}
+
+
+def committed_fks(cur):
+    cur.execute("SELECT conname FROM pg_constraint"
+                " WHERE conrelid = 'benefits.payments'::regclass AND contype = 'f'")
+    return tuple(sorted(r[0] for r in cur.fetchall()))
+
+
+def set_foreign_keys(cur, keep):
+    for name in ALL_FKS:
+        cur.execute(f"ALTER TABLE benefits.payments DROP CONSTRAINT IF EXISTS {name}")
+    for name in keep:
+        column, table = FK_TARGETS[name]
+        cur.execute(f"ALTER TABLE benefits.payments ADD CONSTRAINT {name} FOREIGN KEY ({column})"
+                    f" REFERENCES benefits.{table}")
 
 
 def explain_chunk(dsn, period_first, chunk):
@@ -402,14 +482,14 @@ def explain_chunk(dsn, period_first, chunk):
                     " SELECT %s, max(claim_id) FROM claims RETURNING run_id", (first,))
         params["run_id"] = cur.fetchone()[0]
         cur.execute("SAVEPOINT warm")
-        cur.execute(store.PAY_CHUNK, dict(params, per_payment_events=False, lump_sum_events=False))
+        cur.execute(store.PAY_CHUNK, dict(params, **chunk_params("none")))
         cur.execute("ROLLBACK TO SAVEPOINT warm")
-        for name, events, setup in EXPLAIN_VARIANTS:
+        for spec in EXPLAIN_VARIANTS:
             cur.execute("SAVEPOINT chunk")
-            for statement in setup:
-                cur.execute(statement)
-            explain(cur, "PAY_CHUNK, " + name, store.PAY_CHUNK,
-                    dict(params, per_payment_events=events, lump_sum_events=False))
+            if spec["fks"] != "committed":
+                set_foreign_keys(cur, spec["fks"])
+            explain(cur, "PAY_CHUNK, " + spec["name"], chunk_sql(spec, store.PAY_CHUNK),
+                    dict(params, **chunk_params(spec["events"])))
             cur.execute("ROLLBACK TO SAVEPOINT chunk")
         cur.execute(BARE_TABLE.replace("bench_payments", "bench_explain"))
         explain(cur, "bare INSERT of the same claim ids",
@@ -426,26 +506,12 @@ def explain_chunk(dsn, period_first, chunk):
         total = re.search(r"Execution Time: ([0-9.]+) ms", text).group(1)
         triggers = sum(float(t) for t in re.findall(r"Trigger for constraint .*? time=([0-9.]+)", text))
         due = re.search(r"CTE due\n.*?actual time=[0-9.]+\.\.([0-9.]+)", text)
-        people = re.search(r"on people p .*?actual time=[0-9.]+\.\.([0-9.]+) rows=(\d+) loops=(\d+)", text)
-        print(f"{name:48s} {float(total):8.0f} ms  FK triggers {triggers:6.0f} ms"
+        people = re.search(r"on people(?: p)? .*?actual time=[0-9.]+\.\.[0-9.]+ rows=(\d+) loops=(\d+)",
+                           text)
+        print(f"{name:60s} {float(total):6.0f} ms  FK triggers {triggers:6.0f} ms"
               f"  due/join {float(due.group(1)) if due else 0:6.0f} ms"
-              f"  people rows read {int(people.group(2)) * int(people.group(3)) if people else 0:>9,}"
+              f"  people rows read {int(people.group(1)) * int(people.group(2)) if people else 0:>9,}"
               f"  WAL (cluster) {wal / 1048576:6.1f} MiB")
-
-
-# What-if variants of the run, timed by calling payments.pay_period directly
-# (no RPC, no relay): (name, per_payment_events, chunk, random_page_cost,
-# foreign keys of benefits.payments dropped before it, cumulative).
-WHAT_IF = [
-    ("as committed", False, None, None, []),
-    ("as committed, events on", True, None, None, []),
-    ("random_page_cost 1.1", False, None, 1.1, []),
-    ("chunk 200,000", False, 200_000, None, []),
-    ("no FK payments.claim_id", False, None, None, ["payments_claim_id_fkey"]),
-    ("no FKs on payments", False, None, None, ["payments_run_id_fkey"]),
-    ("no FKs, chunk 200,000", False, 200_000, None, []),
-    ("no FKs, events on", True, None, None, []),
-]
 
 
 class _NoRelay:
@@ -454,39 +520,56 @@ class _NoRelay:
 
 
 def what_if(dsn, first, last, alive_since):
-    """Each variant on a clean slate (payments, runs and outbox truncated), then a bare insert."""
-    from services.benefits import payments
+    """Each variant on a clean slate (payments, runs and outbox truncated), then a bare insert.
+
+    Calls ``payments.pay_period`` in this process with ``store.PAY_CHUNK``
+    replaced by the variant's text for the duration; foreign keys are set on
+    the empty payments table and put back as committed afterwards.
+    """
+    from services.benefits import payments, store
     from shared.db import Pool
+    committed_sql = store.PAY_CHUNK
     conn = connect(dsn)
-    database = dsn.rsplit("/", 1)[1]
+    with conn.cursor() as cur:
+        committed = committed_fks(cur)
     results = []
-    for name, events, chunk, page_cost, drop in WHAT_IF:
-        execute(conn, "TRUNCATE benefits.payments, benefits.payment_runs, benefits.outbox")
-        for constraint in drop:
-            execute(conn, f"ALTER TABLE benefits.payments DROP CONSTRAINT {constraint}")
-        execute(conn, f'ALTER DATABASE "{database}" SET random_page_cost = {page_cost or 4}')
-        execute(conn, "VACUUM ANALYZE benefits.claims")
-        execute(conn, "CHECKPOINT")
-        pool = Pool(dsn, "benefits", 1)
-        lsn = wal_lsn(conn)
-        started = time.perf_counter()
-        run = payments.pay_period(pool, _NoRelay(), "benefits.events", first,
-                                  per_payment_events=events,
-                                  chunk=chunk or payments.CHUNK_CLAIMS)
-        seconds = time.perf_counter() - started
-        wal = wal_since(conn, lsn)
-        pool.close()
-        results.append((name, seconds, run["payments"], wal))
-        print(f"what-if {name}: {seconds:.2f} s", flush=True)
-    execute(conn, f'ALTER DATABASE "{database}" RESET random_page_cost')
+    try:
+        for spec in WHAT_IF:
+            execute(conn, "TRUNCATE benefits.payments, benefits.payment_runs, benefits.outbox")
+            with conn.cursor() as cur:
+                set_foreign_keys(cur, committed if spec["fks"] == "committed" else spec["fks"])
+            execute(conn, "VACUUM ANALYZE benefits.claims")
+            execute(conn, "CHECKPOINT")
+            store.PAY_CHUNK = chunk_sql(spec, committed_sql)
+            pool = Pool(dsn, "benefits", 1)
+            lsn = wal_lsn(conn)
+            started = time.perf_counter()
+            run = payments.pay_period(pool, _NoRelay(), "benefits.events", first,
+                                      per_payment_events=spec["events"],
+                                      chunk=spec["chunk"] or payments.CHUNK_CLAIMS)
+            seconds = time.perf_counter() - started
+            wal = wal_since(conn, lsn)
+            pool.close()
+            results.append((spec["name"], seconds, run["payments"], wal, os.getloadavg()[0]))
+            print(f"what-if {spec['name']}: {seconds:.2f} s", flush=True)
+    finally:
+        store.PAY_CHUNK = committed_sql
+        with conn.cursor() as cur:
+            set_foreign_keys(cur, committed)
     conn.close()
     bare_seconds, bare_rows, bare_wal = bare_insert(dsn, first, last, alive_since)
     return results, bare_seconds, bare_wal
 
 
+def default_events():
+    from shared.config import load_config
+    return str(load_config(DEFAULT_CONFIG).get("PAYMENTS", {}).get("per_payment_events"))
+
+
 def print_setting(name, bare_seconds, bare_rows, bare_wal, run):
     first = run["first"]
-    print(f"--- per_payment_events={name}")
+    shown = f"default ({default_events()})" if name == "default" else name
+    print(f"--- per_payment_events={shown}")
     print(f"bare INSERT ... SELECT            : {bare_seconds:7.2f} s  {bare_rows:>10,} rows"
           f"      WAL {bare_wal / MIB:6.0f} MiB")
     print(f"run_payments, first call          : {run['first_seconds']:7.2f} s  "
@@ -508,11 +591,12 @@ def main():
     parser.add_argument("--beneficiaries", type=int, default=1_000_000)
     parser.add_argument("--period", default=today_in().strftime("%Y-%m"),
                         help="YYYY-MM, not in the future (default: this month)")
-    parser.add_argument("--events", choices=["both", "on", "off"], default="both",
-                        help="per-payment payment_made events (PAYMENTS.per_payment_events)")
+    parser.add_argument("--events", default="default,all",
+                        help="settings of PAYMENTS.per_payment_events to measure, in order:"
+                             " default (the configuration's), all, lump_sum, none")
     parser.add_argument("--what-if", action="store_true",
                         help="at the end, time variants of the run by calling pay_period directly"
-                             " (events, chunk size, random_page_cost, payments' foreign keys dropped)")
+                             " (events, join through people's key, payments' foreign keys, chunk)")
     parser.add_argument("--explain", action="store_true",
                         help="at the end, EXPLAIN ANALYZE one chunk of a run of the month before"
                              " (rolled back) and the bare insert of the same claims")
@@ -521,7 +605,9 @@ def main():
         parser.error("at most 1,000,000 (the synthetic citizen ids use a 6-digit serial)")
     first, last = month_bounds(dt.date.fromisoformat(args.period + "-01"))
     alive_since = run_alive_since(first)
-    settings = {"both": [False, True], "on": [True], "off": [False]}[args.events]
+    settings = args.events.split(",")
+    if not settings or set(settings) - {"default", "all", "lump_sum", "none"}:
+        parser.error("--events: a comma-separated list of default, all, lump_sum, none")
 
     results = []
     with scratch_environment(prefix="vss_bench_pay") as (dsn, amqp_uri):
@@ -534,13 +620,11 @@ def main():
                     print(f"seeded (setup, not timed) in {seed_seconds:.1f} s: "
                           f"{json.dumps(counts)}", flush=True)
                 bare_seconds, bare_rows, bare_wal = bare_insert(dsn, first, last, alive_since)
-                print(f"bare insert ({'on' if events else 'off'}): {bare_seconds:.2f} s", flush=True)
+                print(f"bare insert ({events}): {bare_seconds:.2f} s", flush=True)
                 run = timed_runs(dsn, amqp_uri, processes, args.period)
-                print(f"run_payments ({'on' if events else 'off'}): {run['first_seconds']:.2f} s",
-                      flush=True)
+                print(f"run_payments ({events}): {run['first_seconds']:.2f} s", flush=True)
                 assert bare_rows == run["first"]["payments"], (bare_rows, run["first"])
-                results.append(("all" if events else "none", bare_seconds, bare_rows,
-                                bare_wal, run))
+                results.append((events, bare_seconds, bare_rows, bare_wal, run))
                 stop_services(WORKDIR / "run")
                 if index + 1 < len(settings):
                     reset_runs(dsn)
@@ -554,15 +638,15 @@ def main():
     print()
     print(f"=== payment run {args.period}: {args.beneficiaries:,} approved monthly beneficiaries, "
           f"cores: {os.cpu_count()}, load before: {os.getloadavg()[0]:.2f} (1 min)")
-    for result in sorted(results, key=lambda r: r[0] != "all"):
+    for result in results:
         print_setting(*result)
     if variants:
         results, bare_seconds, bare_wal = variants
-        print(f"--- what-if: pay_period called directly (no RPC, no relay), then a bare insert")
-        print(f"{'bare INSERT ... SELECT':34s}: {bare_seconds:7.2f} s  WAL {bare_wal / MIB:7.0f} MiB")
-        for name, seconds, paid, wal in results:
-            print(f"{name:34s}: {seconds:7.2f} s  WAL {wal / MIB:7.0f} MiB  {paid:>10,} payments"
-                  f"  ratio {seconds / bare_seconds:.2f}")
+        print("--- what-if: pay_period called directly (no RPC, no relay), then a bare insert")
+        print(f"{'bare INSERT ... SELECT':52s}: {bare_seconds:7.2f} s  WAL {bare_wal / MIB:7.0f} MiB")
+        for name, seconds, paid, wal, load in results:
+            print(f"{name:52s}: {seconds:7.2f} s  WAL {wal / MIB:7.0f} MiB  {paid:>10,} payments"
+                  f"  ratio {seconds / bare_seconds:.2f}  load after {load:.2f}")
     print("targets: whole run <= 60 s and <= 3x bare; benefits RSS flat")
 
 
