@@ -744,8 +744,8 @@ def starts_monthly(cur, first, last):
 
 def whatif(dsn, today, repeat=30):
     """Timings in this process (no RPC) of the slow figures as they are and as they
-    would be with a monthly roll-up, a covering index, or one starts query per
-    date range in target_progress. Everything is rolled back."""
+    would be with a monthly roll-up of coverage_changes, a covering index, or the
+    benefit payments summed in SQL. Everything is rolled back."""
     from services.reporting import queries, store
     from services.reporting.domain.figures import load_reference
     reference = load_reference()
@@ -769,16 +769,7 @@ def whatif(dsn, today, repeat=30):
 
     original = {"starts_between": store.starts_between,
                 "coverage_changes_after": store.coverage_changes_after,
-                "benefit_payments": store.benefit_payments, "_starts": queries._starts}
-
-    def memoised(function):
-        cache = {}
-
-        def wrapper(cur, first, last):
-            if (first, last) not in cache:
-                cache[(first, last)] = function(cur, first, last)
-            return cache[(first, last)]
-        return wrapper
+                "benefit_payments": store.benefit_payments}
 
     national_payments = (
         "SELECT month, 'VN'::char(2) AS province_code, kind, sum(payments)::bigint AS payments,"
@@ -790,7 +781,6 @@ def whatif(dsn, today, repeat=30):
         return cur.fetchall()
 
     def target_progress():
-        queries._starts = memoised(original["_starts"])  # a fresh memo for each call
         return queries.target_progress(cur, reference, today.year)
 
     year_months = (year_first, today.replace(day=1))
@@ -820,13 +810,10 @@ def whatif(dsn, today, repeat=30):
             results["coverage(as_of=2025-06-30), in process"].append(
                 ("monthly roll-up", p50(lambda: queries.coverage(cur, reference, as_of))))
             store.coverage_changes_after = original["coverage_changes_after"]
-            results[f"target_progress({today.year}), in process"].append(
-                ("_starts once per date range", p50(target_progress)))
             store.starts_between = starts_monthly
             store.coverage_changes_after = after_monthly
             results[f"target_progress({today.year}), in process"].append(
-                ("that + monthly roll-up", p50(target_progress)))
-            queries._starts = original["_starts"]
+                ("monthly roll-up", p50(target_progress)))
             store.starts_between = original["starts_between"]
             store.coverage_changes_after = original["coverage_changes_after"]
             store.benefit_payments = payments_grouped
@@ -843,7 +830,6 @@ def whatif(dsn, today, repeat=30):
             results[f"starts_between({year_first}, {today}), SQL"].append(
                 ("covering index", p50(lambda: store.starts_between(cur, year_first, today))))
     finally:
-        queries._starts = original["_starts"]
         for name in ("starts_between", "coverage_changes_after", "benefit_payments"):
             setattr(store, name, original[name])
         conn.rollback()
@@ -877,7 +863,7 @@ def main():
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--whatif", action="store_true",
-                        help="time a monthly roll-up, a covering index, one query per range")
+                        help="time a monthly roll-up, a covering index, payments summed in SQL")
     args = parser.parse_args()
     today = today_in()
     workdir = ROOT / "var" / "bench-reporting"

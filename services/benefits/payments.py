@@ -80,7 +80,7 @@ def pay_period(pool, relay, exchange, first, per_payment_events="lump_sum", chun
             if run["status"] == "completed":
                 uow.emit("payment_run_completed", _completed_event(run))
                 # a death applied while a chunk was being paid is not seen by that chunk
-                for died in store.paid_after_death_in_run(cur, run["run_id"]):
+                for died in store.paid_after_death_in_run(cur, run["run_id"], first):
                     claims.flag_paid_after_death(uow, died["citizen_id"], died["date_of_death"])
             store.save_run_progress(cur, dict(run, skipped=json.dumps(run["skipped"]),
                                               totals=json.dumps(run["totals"])))

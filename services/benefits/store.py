@@ -288,10 +288,10 @@ def set_suspended(cur, claim_id, suspended):
     return cur.fetchone() is not None
 
 
-def paid_after_death_in_run(cur, run_id):
+def paid_after_death_in_run(cur, run_id, period):
     """People this run paid for a month after their death (deaths applied during the run)."""
     cur.execute("SELECT DISTINCT p.citizen_id, x.date_of_death FROM payments p"
                 " JOIN people x USING (citizen_id)"
-                " WHERE p.run_id = %s AND x.date_of_death IS NOT NULL AND p.period > x.date_of_death",
-                (run_id,))
+                " WHERE p.run_id = %s AND p.period = %s AND x.date_of_death IS NOT NULL"
+                " AND p.period > x.date_of_death", (run_id, period))
     return cur.fetchall()
