@@ -2,7 +2,8 @@
 with 10,000,000 participants in the aggregates, against bare baselines, same run.
 
     python -m bench.reporting [--rate 1000] [--seconds 60] [--participants 10000000]
-                              [--queries 500] [--every 10] [--poll-ms 50] [--explain] [--profile]
+                              [--queries 500] [--query-budget 120] [--every 10] [--poll-ms 50]
+                              [--explain] [--profile] [--whatif]
 
 One scratch database and vhost for the whole run.
 
@@ -30,7 +31,9 @@ One scratch database and vhost for the whole run.
    token, one trivial transaction), measured before and after the queries.
 
 ``--explain`` prints EXPLAIN ANALYZE of reporting's SQL on the seeded tables;
-``--profile`` profiles ``services.reporting.queries`` in this process.
+``--profile`` profiles ``services.reporting.queries`` in this process;
+``--whatif`` times the slow figures with a monthly roll-up of coverage_changes, a
+covering index and the benefit payments summed in SQL (all rolled back).
 """
 import argparse
 import cProfile
