@@ -260,8 +260,8 @@ SEED_COLUMNS = ("citizen_id, si_code, full_name, date_of_birth, sex, province_co
                 " ethnic_minority, registered_on, source_event_id")
 
 
-def seed_register(dsn, count, chunk=100_000):
-    """``count`` people straight into enrolment.people; returns seconds taken."""
+def seed_register(dsn, count, chunk=100_000, schema="enrolment", checkpoint=True):
+    """``count`` people straight into ``schema``.people; returns seconds taken."""
     started = time.perf_counter()
     conn = psycopg2.connect(dsn)
     cur = conn.cursor()
@@ -279,14 +279,15 @@ def seed_register(dsn, count, chunk=100_000):
                       f"Người Thử {index}\t{born.isoformat()}\t{person['sex']}\t{province}\t"
                       f"{'t' if index % 7 == 0 else 'f'}\t{registered.isoformat()}\tseed-{index}\n")
         buf.seek(0)
-        cur.copy_expert(f"COPY enrolment.people ({SEED_COLUMNS}) FROM STDIN", buf)
+        cur.copy_expert(f"COPY {schema}.people ({SEED_COLUMNS}) FROM STDIN", buf)
     for province, used in serials.items():
-        cur.execute("SELECT setval(%s, %s)", (f"enrolment.si_serial_{province}", used))
+        cur.execute("SELECT setval(%s, %s)", (f"{schema}.si_serial_{province}", used))
     conn.commit()
     conn.autocommit = True
-    cur.execute("VACUUM ANALYZE enrolment.people")
-    cur.execute("ANALYZE")                        # every other table: empty, but analysed
-    cur.execute("CHECKPOINT")
+    cur.execute(f"VACUUM ANALYZE {schema}.people")
+    if checkpoint:                                # a bench's set-up, not a test's
+        cur.execute("ANALYZE")                    # every other table: empty, but analysed
+        cur.execute("CHECKPOINT")
     conn.close()
     return time.perf_counter() - started
 
@@ -555,7 +556,20 @@ def run_baseline(dsn, amqp_uri, bodies):
             "latencies": tracker.latencies()}
 
 
-def run_services(dsn, amqp_uri, bodies, workdir, rate, people, profile, autovacuum):
+def stop_one(processes, run_dir, name, seconds=30):
+    """Stop one service started by ``start_services`` (its queue stays, and fills)."""
+    proc = processes.pop(name)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (run_dir / f"{name}.pid").unlink(missing_ok=True)
+
+
+def run_services(dsn, amqp_uri, bodies, workdir, rate, people, profile, autovacuum,
+                 downstream="run"):
     env = dict(os.environ, PYTHONWARNINGS="ignore", AMQP_URI=amqp_uri, LOG_LEVEL="WARNING",
                ENROLMENT_DSN=dsn, BENEFITS_DSN=dsn, REPORTING_DSN=dsn,
                REPORTING_HTTP_ADDRESS=f"127.0.0.1:{free_port()}")
@@ -574,6 +588,12 @@ def run_services(dsn, amqp_uri, bodies, workdir, rate, people, profile, autovacu
         result["baseline"] = baseline = run_baseline(dsn, amqp_uri, bodies)
         print(f"[bench] bare consumer done in {baseline['end'] - baseline['first']:.1f} s;"
               " now the services", flush=True)
+        if downstream == "later":
+            # benefits and reporting declared and bound their queues; they take
+            # what enrolment publishes once it has applied the whole stream
+            for name in ("benefits", "reporting"):
+                stop_one(processes, workdir / "run", name)
+            print("[bench] benefits and reporting stopped until enrolment is done", flush=True)
         query(dsn, "CHECKPOINT")
         time.sleep(2)
         tracker = Tracker(dsn, "SELECT event_id FROM enrolment.inbox WHERE event_id = ANY(%s)")
@@ -631,7 +651,15 @@ def run_services(dsn, amqp_uri, bodies, workdir, rate, people, profile, autovacu
             dsn, "SELECT r.event_type, e.key, split_part(e.value->>0, ':', 1), count(*)"
                  " FROM enrolment.rejections r, jsonb_each(r.reasons) e"
                  " GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 15")
-        result["downstream"] = wait_downstream(dsn, first)
+        if downstream == "later":
+            restarted = time.time()
+            processes.update(start_services(env, workdir / "log", workdir / "run", DEFAULT_CONFIG,
+                                            names=("benefits", "reporting")))
+            result["downstream"] = wait_downstream(dsn, first)
+            result["downstream"]["catch_up"] = time.time() - restarted
+        else:
+            result["downstream"] = wait_downstream(dsn, first)
+        result["downstream_mode"] = downstream
         result["dead"] = query(dsn, "SELECT 'enrolment', count(*) FROM enrolment.dead_letters"
                                     " UNION ALL SELECT 'benefits', count(*) FROM benefits.dead_letters"
                                     " UNION ALL SELECT 'reporting', count(*) FROM reporting.dead_letters")
@@ -642,17 +670,27 @@ def run_services(dsn, amqp_uri, bodies, workdir, rate, people, profile, autovacu
 
 
 def wait_downstream(dsn, first, seconds=900):
-    """Seconds from the first publish until reporting has consumed every event enrolment wrote."""
+    """Seconds from the first publish until benefits and reporting have consumed every
+    event enrolment wrote that their queues are bound to."""
+    from services.benefits.history import HANDLERS as BENEFITS_KEYS
+    from services.reporting.service import CONSUMED as REPORTING_BINDINGS
+    reporting_keys = [key for exchange, key in REPORTING_BINDINGS if exchange == "enrolment.events"]
     deadline = time.time() + seconds
     while time.time() < deadline:
-        (written, unsent, consumed), = query(
+        (written, unsent, for_reporting, for_benefits, reporting, benefits), = query(
             dsn, "SELECT (SELECT count(*) FROM enrolment.outbox),"
                  " (SELECT count(*) FROM enrolment.outbox WHERE sent_at IS NULL),"
-                 " (SELECT count(*) FROM reporting.inbox)")
-        if unsent == 0 and consumed >= written:
-            return {"events": written, "seconds": time.time() - first}
+                 " (SELECT count(*) FROM enrolment.outbox WHERE event_type = ANY(%s)),"
+                 " (SELECT count(*) FROM enrolment.outbox WHERE event_type = ANY(%s)),"
+                 " (SELECT count(*) FROM reporting.inbox), (SELECT count(*) FROM benefits.inbox)",
+            (reporting_keys, list(BENEFITS_KEYS)))
+        if unsent == 0 and reporting >= for_reporting and benefits >= for_benefits:
+            return {"events": written, "seconds": time.time() - first,
+                    "reporting": for_reporting, "benefits": for_benefits}
         time.sleep(1)
-    return {"events": written, "seconds": None, "unsent": unsent, "consumed": consumed}
+    return {"events": written, "seconds": None, "unsent": unsent,
+            "consumed": f"reporting {reporting:,} of {for_reporting:,},"
+                        f" benefits {benefits:,} of {for_benefits:,}"}
 
 
 def cpu_usage(before, after, pids, backends, bench_backends, seconds):
@@ -734,9 +772,13 @@ def summary(args, bodies_counts, result):
     if svc["reasons"]:
         lines.append("rejections: " + "; ".join(f"{t} {k} {code} x{c}" for t, k, code, c in svc["reasons"]))
     down = svc["downstream"]
-    lines.append(f"downstream: {down['events']:,} events written by enrolment; reporting consumed"
-                 + (f" all of them {down['seconds']:.1f} s after the first publish" if down["seconds"]
-                    else f" {down.get('consumed')} (not caught up)"))
+    lines.append(f"downstream ({svc['downstream_mode']}): {down['events']:,} events written by"
+                 " enrolment; benefits and reporting consumed"
+                 + (f" theirs ({down['benefits']:,} and {down['reporting']:,})"
+                    f" {down['seconds']:.1f} s after the first publish" if down["seconds"]
+                    else f" {down.get('consumed')} (not caught up)")
+                 + (f"; benefits and reporting started after enrolment, caught up in"
+                    f" {down['catch_up']:.1f} s" if "catch_up" in down else ""))
     cpu = svc["cpu"]
     lines.append(f"CPU seconds over the {cpu['seconds']:.1f} s run (machine busy {svc['machine']:.0%}"
                  f" of {os.cpu_count()} cores): " + ", ".join(
@@ -809,6 +851,11 @@ def main():
     parser.add_argument("--autovacuum", choices=("auto", "emulate", "off"), default="auto",
                         help="auto: emulate autovacuum (VACUUM/ANALYZE past the default thresholds"
                              " every 60 s) only if the server has it off")
+    parser.add_argument("--downstream", choices=("run", "later"), default="run",
+                        help="run: benefits and reporting consume while enrolment applies the"
+                             " stream (the whole system on this machine); later: they are stopped"
+                             " meanwhile and started after (enrolment's own rate), and the run"
+                             " reports how long they took to catch up")
     args = parser.parse_args()
     started = time.perf_counter()
     stream = MixedIntake(args.people, args.seed)
@@ -818,7 +865,7 @@ def main():
     with scratch_environment(prefix="vss_bench") as (dsn, amqp_uri):
         workdir = ROOT / "var" / "bench-mixed"
         result = run_services(dsn, amqp_uri, bodies, workdir, args.rate, args.people, args.profile,
-                              args.autovacuum)
+                              args.autovacuum, args.downstream)
     summary(args, stream.counts, result)
 
 

@@ -157,13 +157,15 @@ def migrate_all(config):
 
 # -- service processes ------------------------------------------------------
 
-def start_services(env, log_dir, run_dir, config_path):
-    """Start each service as ``nameko run``; returns ``{name: Popen}``."""
+def start_services(env, log_dir, run_dir, config_path, names=None):
+    """Start each service (or those of ``names``) as ``nameko run``; returns ``{name: Popen}``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     nameko = Path(sys.executable).with_name("nameko")
     processes = {}
     for name, target in SERVICES.items():
+        if names is not None and name not in names:
+            continue
         log = open(log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
             [str(nameko), "run", "--config", str(config_path), target],

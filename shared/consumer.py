@@ -65,13 +65,20 @@ def dead_letter_queue(queue_name):
     return queue_name + ".dead-letters"
 
 
-def declare_topology(channel, queue_name, bindings, arguments=None):
-    """Exchanges, the durable queue and its bindings, and its dead-letter queue."""
-    for exchange, _ in bindings:
+def declare_topology(channel, queue_name, bindings, arguments=None, unbind=()):
+    """Exchanges, the durable queue and its bindings, and its dead-letter queue.
+
+    ``unbind``: bindings an earlier version made that must go (a binding
+    stays on a durable queue until removed; removing one that is not there
+    is harmless)."""
+    for exchange, _ in list(bindings) + list(unbind):
         channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
     channel.queue_declare(queue_name, durable=True, auto_delete=False, arguments=arguments)
     for exchange, routing_key in bindings:
         channel.queue_bind(queue_name, exchange, routing_key)
+    for exchange, routing_key in unbind:
+        if (exchange, routing_key) not in bindings:
+            channel.queue_unbind(queue_name, exchange, routing_key)
     channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True, auto_delete=False)
     dlq = dead_letter_queue(queue_name)
     channel.queue_declare(dlq, durable=True, auto_delete=False)
@@ -84,11 +91,13 @@ def _to_bytes(body):
 
 class BatchConsumer(Entrypoint):
 
-    def __init__(self, queue, bindings, single_active=False, **kwargs):
+    def __init__(self, queue, bindings, single_active=False, unbind=(), **kwargs):
         """``single_active``: of all instances, one consumes at a time (the
-        others stand by), so the queue's order holds across instances."""
+        others stand by), so the queue's order holds across instances.
+        ``unbind``: bindings of earlier versions to remove."""
         self.queue_name = queue
         self.bindings = list(bindings)
+        self.unbind = list(unbind)
         self.arguments = {"x-single-active-consumer": True} if single_active else None
         super().__init__(**kwargs)
 
@@ -99,7 +108,8 @@ class BatchConsumer(Entrypoint):
         self.batch_wait = float(settings.get("batch_wait_ms", 20)) / 1000
         self.amqp_uri = config["AMQP_URI"]
         with Connection(self.amqp_uri) as conn:
-            declare_topology(conn.default_channel, self.queue_name, self.bindings, self.arguments)
+            declare_topology(conn.default_channel, self.queue_name, self.bindings, self.arguments,
+                             self.unbind)
         self._running = False
         self._stopped = threading.Event()
         self._buffer = []

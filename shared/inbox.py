@@ -14,6 +14,8 @@ retry of its batch.
 import json
 import logging
 
+import psycopg2.extras
+
 from shared.consumer import ACK, Outcome
 from shared.db import is_retryable
 from shared.outbox import UnitOfWork
@@ -32,6 +34,19 @@ def record_inbox(cur, event_id, event_type, status="applied"):
     return cur.fetchone() is not None
 
 
+def record_inbox_many(cur, rows):
+    """Record ``(event_id, event_type, status)`` rows in one statement; returns
+    the event ids that were new (the others are re-deliveries). Event ids must
+    be distinct."""
+    if not rows:
+        return set()
+    recorded = psycopg2.extras.execute_values(
+        cur, "INSERT INTO inbox (event_id, event_type, status) VALUES %s"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id", rows,
+        page_size=len(rows), fetch=True)
+    return {row["event_id"] for row in recorded}
+
+
 def record_dead_letter(cur, queue, event_id, routing_key, reason):
     """Once per (queue, event_id): a re-delivered dead letter is not counted again."""
     cur.execute(
@@ -45,8 +60,13 @@ class Batch:
 
     ``handle(uow, delivery)`` returns an Outcome (None means ACK);
     ``before_commit(cursor)`` runs after the last delivery, for writes
-    gathered across the batch.
+    gathered across the batch. A batch that works set-wise overrides
+    ``handle_all`` instead of ``handle``.
     """
+
+    def handle_all(self, uow, deliveries):
+        """Outcomes of ``deliveries``, in order (None means ACK)."""
+        return [self.handle(uow, delivery) for delivery in deliveries]
 
     def handle(self, uow, delivery):
         raise NotImplementedError
@@ -89,7 +109,7 @@ class EventInbox:
     def _in_one_transaction(self, deliveries, batch):
         with self.pool.transaction() as cur:
             uow = UnitOfWork(cur, self.exchange)
-            outcomes = [batch.handle(uow, delivery) or ACK for delivery in deliveries]
+            outcomes = [outcome or ACK for outcome in batch.handle_all(uow, deliveries)]
             batch.before_commit(cur)
             for delivery, outcome in zip(deliveries, outcomes):
                 if outcome.dead_letter_reason:

@@ -16,58 +16,109 @@ from marshmallow import ValidationError
 from services.enrolment import store
 from services.enrolment.register import APPLY_TO_PERSON, apply_person_registered
 from services.enrolment.schemas import PAYLOAD_SCHEMAS
-from shared.consumer import ACK, Outcome
+from services.enrolment.state import RegisterState
+from shared.consumer import Outcome
 from shared.envelope import (EVENT_ID, Unparseable, body_fingerprint, coded, parse_envelope,
                              parse_json_object, reasons_from)
-from shared.inbox import Batch, record_inbox
+from shared.inbox import Batch, record_inbox, record_inbox_many
 from shared.metrics import INTAKE
 
 MAX_STORED_BODY = 65536
 
 
 class IntakeBatch(Batch):
-    def handle(self, uow, delivery):
-        return handle_intake(uow, delivery)
+    def handle_all(self, uow, deliveries):
+        return handle_intake(uow, deliveries)
 
     def after_commit(self, uow):
         for status, count in uow.tally.items():
             INTAKE.labels(status).inc(count)
 
 
-def handle_intake(uow, delivery):
-    cur = uow.cursor
+def handle_intake(uow, deliveries):
+    """Outcomes of a batch of intake deliveries, applied in delivery order.
+
+    Set-wise where it pays: one statement records every delivery's inbox row
+    (a re-delivery, or a second copy in the same batch, finds it taken), and
+    one ``RegisterState`` locks and reads every person the batch is about.
+    """
+    uow.state = RegisterState(uow.cursor)
+    outcomes, items = [None] * len(deliveries), []
+    for index, delivery in enumerate(deliveries):
+        item = _parse(delivery)
+        items.append(item)
+        if item.dead_letter:
+            outcomes[index] = Outcome(dead_letter_reason=item.dead_letter,
+                                      extra={"event_id": item.event_id})
+    new = record_inbox_many(uow.cursor, _first_of_each(items))
+    todo, seen = [], set()
+    for index, item in enumerate(items):
+        if item.event_id in new and item.event_id not in seen:
+            seen.add(item.event_id)
+            todo.append((index, item))
+    uow.state.prefetch([i.payload["citizen_id"] for _, i in todo if i.payload is not None],
+                       registering=[i.payload["citizen_id"] for _, i in todo
+                                    if i.payload is not None and i.event_type == "person.registered"])
+    for index, item in todo:
+        body = deliveries[index].body
+        if item.envelope is None:   # rejected before reaching the register: inbox row says so
+            reject(uow, item.event_id, item.event_type, item.source, item.reasons, body, inbox="done")
+            continue
+        reasons = item.reasons or route(uow, item.envelope, item.payload, body)
+        if reasons:
+            reject(uow, item.event_id, item.event_type, item.source, reasons, body,
+                   inbox="done" if item.reasons else "update")
+    return outcomes
+
+
+class _Item:
+    """One delivery, parsed: an ``envelope`` and a ``payload`` to apply, or ``reasons``."""
+    __slots__ = ("event_id", "event_type", "source", "envelope", "payload", "reasons",
+                 "dead_letter")
+
+    def __init__(self, event_id, event_type, source, envelope=None, payload=None, reasons=None,
+                 dead_letter=None):
+        self.event_id, self.event_type, self.source = event_id, event_type, source
+        self.envelope, self.payload, self.reasons = envelope, payload, reasons
+        self.dead_letter = dead_letter
+
+
+def _parse(delivery):
     try:
         envelope, reasons = parse_envelope(delivery.body, delivery.routing_key)
     except Unparseable as exc:
-        event_id = body_fingerprint(delivery.body)
-        reject(uow, event_id, delivery.routing_key, None, {"_body": [str(exc)]}, delivery.body)
-        return Outcome(dead_letter_reason=str(exc), extra={"event_id": event_id})
+        return _Item(body_fingerprint(delivery.body), delivery.routing_key, None,
+                     reasons={"_body": [str(exc)]}, dead_letter=str(exc))
     if reasons:
         raw = parse_json_object(delivery.body)
         event_id = raw.get("event_id")
         if not (isinstance(event_id, str) and EVENT_ID.match(event_id)):
             event_id = body_fingerprint(delivery.body)
         source = raw.get("source") if isinstance(raw.get("source"), str) else None
-        reject(uow, event_id, delivery.routing_key, source, reasons, delivery.body)
-        return ACK
-
-    event_id, event_type = envelope["event_id"], envelope["event_type"]
-    if not record_inbox(cur, event_id, event_type, "applied"):
-        return ACK  # a re-delivery
+        return _Item(event_id, delivery.routing_key, source, reasons=reasons)
+    event_type = envelope["event_type"]
+    item = _Item(envelope["event_id"], event_type, envelope["source"], envelope=envelope)
     schema = PAYLOAD_SCHEMAS.get(event_type)
     if schema is None:
-        reasons = {"event_type": [coded(
+        item.reasons = {"event_type": [coded(
             "unknown_event_type", f"known types: {', '.join(sorted(PAYLOAD_SCHEMAS))}")]}
     else:
         try:
-            payload = schema.load(envelope["payload"])
+            item.payload = schema.load(envelope["payload"])
         except ValidationError as err:
-            reasons = reasons_from(err.messages, prefix="payload.")
-        else:
-            reasons = route(uow, envelope, payload, delivery.body)
-    if reasons:
-        reject(uow, event_id, event_type, envelope["source"], reasons, delivery.body, recorded=True)
-    return ACK
+            item.reasons = reasons_from(err.messages, prefix="payload.")
+    return item
+
+
+def _first_of_each(items):
+    """Inbox rows: the first delivery of each event id, with the status known so far."""
+    rows, seen = [], set()
+    for item in items:
+        if item.event_id not in seen:
+            seen.add(item.event_id)
+            rows.append((item.event_id, item.event_type or "unknown",
+                         "rejected" if item.reasons else "applied"))
+    return rows
 
 
 def route(uow, envelope, payload, body):
@@ -79,10 +130,10 @@ def route(uow, envelope, payload, body):
             uow.tally["applied"] += 1
             replay_held(uow, payload["citizen_id"])
         return reasons
-    person = store.lock_person(cur, payload["citizen_id"])
+    person = uow.state.person(payload["citizen_id"])
     if person is None:
-        store.hold_event(cur, envelope["event_id"], payload["citizen_id"], envelope["event_type"],
-                         envelope["source"], _stored(body))
+        uow.state.hold_event(envelope["event_id"], payload["citizen_id"], envelope["event_type"],
+                             envelope["source"], _stored(body))
         store.set_inbox_status(cur, envelope["event_id"], "held")
         uow.tally["held"] += 1
         return None
@@ -98,13 +149,13 @@ def route(uow, envelope, payload, body):
 def replay_held(uow, citizen_id):
     """Apply the events that waited for this person, in the order they arrived."""
     cur = uow.cursor
-    for held in store.take_held_events(cur, citizen_id):
+    for held in uow.state.take_held_events(citizen_id):
         envelope, _ = parse_envelope(held["body"].encode("utf-8"), _event_type_of(held["body"]))
         payload = PAYLOAD_SCHEMAS[envelope["event_type"]].load(envelope["payload"])
         reasons = route(uow, envelope, payload, held["body"].encode("utf-8"))
         if reasons:
             reject(uow, envelope["event_id"], envelope["event_type"], envelope["source"], reasons,
-                   held["body"].encode("utf-8"), recorded=True)
+                   held["body"].encode("utf-8"), inbox="update")
         else:
             store.set_inbox_status(cur, envelope["event_id"], "applied")
 
@@ -121,7 +172,7 @@ def expire_holds(uow, hold_seconds, limit=500):
                {"payload.citizen_id": [coded(
                    "unknown_citizen", "no person.registered for this citizen id arrived within"
                    f" the hold period ({hold_seconds / 86400:g} days)")]},
-               held["body"].encode("utf-8"), recorded=True)
+               held["body"].encode("utf-8"), inbox="update")
     return len(expired)
 
 
@@ -129,14 +180,17 @@ def _stored(body):
     return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:MAX_STORED_BODY]
 
 
-def reject(uow, event_id, event_type, source, reasons, body, recorded=False):
+def reject(uow, event_id, event_type, source, reasons, body, inbox="write"):
     """Record and announce a rejection, once per event_id.
 
-    ``recorded``: this transaction already wrote (or holds) the event's inbox row.
+    ``inbox``: ``"write"`` the event's inbox row (nothing happens if it is
+    there: a re-delivery), ``"update"`` the row this transaction holds to
+    ``rejected``, or ``"done"``: the row already says ``rejected``.
     """
-    if recorded:
+    if inbox == "update":
         store.set_inbox_status(uow.cursor, event_id, "rejected")
-    elif not record_inbox(uow.cursor, event_id, event_type or "unknown", "rejected"):
+    elif inbox == "write" and not record_inbox(uow.cursor, event_id, event_type or "unknown",
+                                               "rejected"):
         return  # a re-delivery
     store.insert_rejection(uow.cursor, event_id, event_type, source, reasons, _stored(body))
     uow.tally["rejected"] += 1

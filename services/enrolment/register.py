@@ -3,7 +3,9 @@
 Each ``apply_*`` takes the unit of work, the envelope, the loaded payload and
 (except for registration) the person's locked row, changes the register,
 emits what happened, and returns per-field reasons when the rules refuse the
-event (nothing is changed then) or None.
+event (nothing is changed then) or None. Reads and writes of the person's
+register go through ``uow.state`` (a ``RegisterState``: what the batch knows
+of its people, kept in step with its writes), the rest through ``store``.
 """
 import datetime as dt
 import json
@@ -35,7 +37,7 @@ def apply_person_registered(uow, envelope, person):
     reasons = registration_errors(person, registered_on, today_in())
     if reasons:
         return {f"payload.{k}": v for k, v in reasons.items()}
-    si_code = store.insert_person(uow.cursor, person, registered_on, envelope["event_id"])
+    si_code = uow.state.register(person, registered_on, envelope["event_id"])
     if si_code is None:
         return refuse("citizen_id", "already_registered", "this citizen id is already on the register")
     uow.emit("participant_registered", {
@@ -66,15 +68,14 @@ def _salary_errors(salary, region, day):
 
 def _start_schemes(uow, envelope, person, schemes, group_code, valid_from, employment_id):
     """Open coverage; announce schemes newly covered; issue the SI book with the first SI cover."""
-    cur = uow.cursor
-    already = store.active_schemes(cur, person["citizen_id"])
+    already = uow.state.active_schemes(person["citizen_id"])
+    uow.state.insert_coverages([
+        (person["citizen_id"], scheme, group_code if scheme == "health" else None, valid_from,
+         employment_id, envelope["event_id"], scheme not in already) for scheme in schemes])
     for scheme in schemes:
-        scheme_group = group_code if scheme == "health" else None
-        store.insert_coverage(cur, person["citizen_id"], scheme, scheme_group,
-                              valid_from, employment_id, envelope["event_id"],
-                              announced=scheme not in already)
         if scheme not in already:
-            _announce_started(uow, person, scheme, scheme_group, valid_from)
+            _announce_started(uow, person, scheme, group_code if scheme == "health" else None,
+                              valid_from)
     if any(s in SI_SCHEMES for s in schemes):
         _issue_book_once(uow, envelope, person)
 
@@ -90,23 +91,30 @@ def _announce_started(uow, person, scheme, group_code, valid_from, resumed=False
 def _issue_book_once(uow, envelope, person):
     """The SI book comes with the first SI coverage; its number is the SI code."""
     issued_on = occurred_on(envelope)
-    if store.issue_book(uow.cursor, person["citizen_id"], person["si_code"], issued_on):
+    if uow.state.issue_book(person["citizen_id"], person["si_code"], issued_on):
         uow.emit("book_issued", {"citizen_id": person["citizen_id"], "book_number": person["si_code"],
                                  "issued_on": issued_on.isoformat(),
                                  "province_code": person["province_code"]})
 
 
 def _announce_ended(uow, person, ended, valid_to, reason):
-    still = store.active_schemes(uow.cursor, person["citizen_id"])
-    for scheme in sorted(ended - still):
-        announce_ended(uow, person, scheme, valid_to, reason)
+    gone = sorted(ended - uow.state.active_schemes(person["citizen_id"]))
+    groups = store.announced_groups(uow.cursor, person["citizen_id"], gone) if gone else {}
+    for scheme in gone:
+        announce_ended(uow, person, scheme, valid_to, reason, groups.get(scheme))
 
 
-def announce_ended(uow, person, scheme, valid_to, reason):
-    """``coverage_ended`` with the HI group the person entered the scheme with."""
+UNREAD = object()
+
+
+def announce_ended(uow, person, scheme, valid_to, reason, group_code=UNREAD):
+    """``coverage_ended`` with the HI group the person entered the scheme with
+    (read here unless given)."""
+    if group_code is UNREAD:
+        group_code = store.announced_group(uow.cursor, person["citizen_id"], scheme)
     uow.emit("coverage_ended", {
         "citizen_id": person["citizen_id"], "si_code": person["si_code"], "scheme": scheme,
-        "group_code": store.announced_group(uow.cursor, person["citizen_id"], scheme),
+        "group_code": group_code,
         "valid_to": valid_to.isoformat(), "reason": reason,
         "province_code": person["province_code"], "commune_code": person["commune_code"]})
 
@@ -128,14 +136,14 @@ def _card_level(group_code, issued_on, field="payload.group_code"):
 def _issue_card(uow, envelope, person, group_code, level, valid_from, valid_to, reason,
                 employment_id=None):
     """Issue a card; the person's valid card, if any, is superseded by it."""
-    cur = uow.cursor
+    state = uow.state
     card = {"card_number": card_number(group_code, level, person["province_code"], person["si_code"]),
             "group_code": group_code, "benefit_level": level,
             "valid_from": valid_from, "valid_to": valid_to, "employment_id": employment_id}
-    current = store.valid_card(cur, person["citizen_id"])
+    current = state.valid_card(person["citizen_id"])
     if current:
-        store.supersede_card(cur, current["id"])
-    store.insert_card(cur, card, person["citizen_id"], occurred_on(envelope), reason,
+        state.supersede_card(person["citizen_id"], current)
+    state.insert_card(person["citizen_id"], card, occurred_on(envelope), reason,
                       envelope["event_id"])
     uow.emit("card_issued", {
         "citizen_id": person["citizen_id"], "card_number": card["card_number"],
@@ -170,13 +178,12 @@ def apply_employment_started(uow, envelope, payload, person):
     level, reasons = (None, reasons) if reasons else _card_level(group, occurred_on(envelope))
     if reasons:
         return reasons
-    cur = uow.cursor
-    if store.open_employment(cur, person["citizen_id"], payload["employer_code"]):
+    if uow.state.open_employment(person["citizen_id"], payload["employer_code"]):
         return refuse("employer_code", "already_employed",
                       "an employment with this employer is already open")
-    employment_id = store.insert_employment(cur, person["citizen_id"], payload["employer_code"],
-                                            payload["region"], group, start)
-    store.insert_salary(cur, employment_id, start, payload["monthly_salary"], envelope["event_id"])
+    employment_id = uow.state.start_employment(
+        person["citizen_id"], payload["employer_code"], payload["region"], group, start,
+        payload["monthly_salary"], envelope["event_id"])
     _start_schemes(uow, envelope, person, EMPLOYMENT_SCHEMES, group, start, employment_id)
     _issue_card(uow, envelope, person, group, level, start, None, "employment", employment_id)
     uow.emit("employment_started", {
@@ -187,9 +194,9 @@ def apply_employment_started(uow, envelope, payload, person):
     return None
 
 
-def _open_employment_on(cur, person, payload, field):
+def _open_employment_on(state, person, payload, field):
     """The open employment a change or an end refers to, and the reasons if none fits."""
-    employment = store.open_employment(cur, person["citizen_id"], payload["employer_code"])
+    employment = state.open_employment(person["citizen_id"], payload["employer_code"])
     if employment is None:
         return None, refuse("employer_code", "no_open_employment",
                             "no open employment with this employer")
@@ -201,7 +208,7 @@ def _open_employment_on(cur, person, payload, field):
 
 def apply_employment_changed(uow, envelope, payload, person):
     cur, day = uow.cursor, payload["effective_date"]
-    employment, reasons = _open_employment_on(cur, person, payload, "effective_date")
+    employment, reasons = _open_employment_on(uow.state, person, payload, "effective_date")
     reasons = reasons or (employment and _salary_errors(
         payload["monthly_salary"], employment["region"], day))
     if reasons:
@@ -211,26 +218,26 @@ def apply_employment_changed(uow, envelope, payload, person):
 
 
 def apply_employment_ended(uow, envelope, payload, person):
-    cur, end = uow.cursor, payload["end_date"]
-    employment, reasons = _open_employment_on(cur, person, payload, "end_date")
+    state, cid, end = uow.state, person["citizen_id"], payload["end_date"]
+    employment, reasons = _open_employment_on(state, person, payload, "end_date")
     if reasons:
         return reasons
-    other = store.other_open_employment(cur, person["citizen_id"], employment["id"])
+    other = state.other_open_employment(cid, employment["id"])
     level = None
     if other:
         level, reasons = _card_level(other["group_code"], occurred_on(envelope))
         if reasons:
             return reasons
-    store.end_employment(cur, employment["id"], end, payload["reason"])
-    card = store.valid_card(cur, person["citizen_id"])
+    state.end_employment(cid, employment, end, payload["reason"])
+    card = state.valid_card(cid)
     if card and card["employment_id"] == employment["id"]:
         if other:
             # still employed elsewhere: that employment's card takes over the next day
             _issue_card(uow, envelope, person, other["group_code"], level, end + dt.timedelta(days=1),
                         None, "employment", other["id"])
         else:
-            store.set_card_end(cur, card["id"], end)
-    ended = store.end_coverages(cur, person["citizen_id"], end, employment_id=employment["id"])
+            state.set_card_end(cid, card, end)
+    ended = state.end_coverages(cid, end, employment_id=employment["id"])
     _announce_ended(uow, person, ended, end, "employment_ended")
     _announce_employment_ended(uow, person, payload["employer_code"], end, payload["reason"])
     return None
@@ -248,14 +255,14 @@ def apply_person_died(uow, envelope, payload, person):
     reasons = _date_errors("date_of_death", died, person, today_in())
     if reasons:
         return reasons
-    cur = uow.cursor
-    store.mark_deceased(cur, person["citizen_id"], died)
-    for job in store.end_open_employments(cur, person["citizen_id"], died, "death"):
+    state, cid = uow.state, person["citizen_id"]
+    state.mark_deceased(person, died)
+    for job in state.end_open_employments(cid, died, "death"):
         _announce_employment_ended(uow, person, job["employer_code"], job["end_date"], "death")
-    card = store.valid_card(cur, person["citizen_id"])
+    card = state.valid_card(cid)
     if card:
-        store.supersede_card(cur, card["id"], "invalidated", min(card["valid_to"] or died, died))
-    ended = store.end_coverages(cur, person["citizen_id"], died)
+        state.supersede_card(cid, card, "invalidated", min(card["valid_to"] or died, died))
+    ended = state.end_coverages(cid, died)
     _announce_ended(uow, person, ended, died, "death")
     uow.emit("participant_died", {"citizen_id": person["citizen_id"], "si_code": person["si_code"],
                                   "date_of_death": died.isoformat(),
@@ -305,7 +312,7 @@ def _already_paid(cur, person, scheme, months):
 
 def _voluntary_si_paid(uow, envelope, payload, person):
     cur, first = uow.cursor, payload["period_start"]
-    if "compulsory_si" in store.active_schemes(cur, person["citizen_id"]):
+    if "compulsory_si" in uow.state.active_schemes(person["citizen_id"]):
         return refuse("scheme", "in_compulsory_si",
                       "a person in compulsory SI cannot also pay voluntary SI")
     if _add_years(person["date_of_birth"], 15) > first:
@@ -363,7 +370,8 @@ def _household_hi_paid(uow, envelope, payload, person):
                or _already_paid(cur, person, "household_hi", months))
     if reasons:
         return reasons
-    validity, reasons = _validity(occurred_on(envelope), payload["months"], person, "household", cur)
+    validity, reasons = _validity(occurred_on(envelope), payload["months"], person, "household",
+                                  uow.state)
     level, reasons = (None, reasons) if reasons else _card_level("GD", occurred_on(envelope))
     if reasons:
         return reasons
@@ -377,10 +385,10 @@ def _household_hi_paid(uow, envelope, payload, person):
     return None
 
 
-def _validity(paid_on, months, person, participation, cur):
+def _validity(paid_on, months, person, participation, state):
     try:
         return card_validity(paid_on=paid_on, months=months,
-                             previous_valid_to=store.last_card_end(cur, person["citizen_id"]),
+                             previous_valid_to=state.last_card_end(person["citizen_id"]),
                              participation=participation, date_of_birth=person["date_of_birth"],
                              as_of=max(paid_on, today_in())), None
     except RuleViolation as exc:
@@ -389,12 +397,11 @@ def _validity(paid_on, months, person, participation, cur):
 
 def _extend_paid_cover(uow, envelope, person, scheme, group_code, valid_from, valid_to):
     """Paid cover over the dates; ``coverage_started`` only if the scheme was not active."""
-    was_active = scheme in store.active_schemes(uow.cursor, person["citizen_id"])
-    coverage_id, resumed = store.extend_or_open_coverage(
-        uow.cursor, person["citizen_id"], scheme, group_code, valid_from, valid_to,
-        envelope["event_id"])
+    was_active = scheme in uow.state.active_schemes(person["citizen_id"])
+    resumed = uow.state.extend_or_open_coverage(
+        person["citizen_id"], scheme, group_code, valid_from, valid_to, envelope["event_id"],
+        announce=not was_active)
     if not was_active:
-        store.mark_announced(uow.cursor, coverage_id)
         _announce_started(uow, person, scheme, group_code, valid_from, resumed)
 
 
@@ -415,7 +422,7 @@ def apply_health_enrolled(uow, envelope, payload, person):
     if reasons:
         return reasons
     validity, reasons = _validity(payload["valid_from"], payload["months"], person,
-                                  PAYER_PARTICIPATION[payload["payer"]], uow.cursor)
+                                  PAYER_PARTICIPATION[payload["payer"]], uow.state)
     if reasons:
         return reasons
     _cover_health(uow, envelope, person, payload["group_code"], level, validity, "enrolment")
@@ -453,7 +460,7 @@ def apply_sponsorship_granted(uow, envelope, grant, person):
         return refuse("amount", "amount_mismatch", f"expected {expected:,} VND for a"
                       f" {grant['benefit']} of {grant['months']} months, got {grant['amount']:,} VND")
     if grant["benefit"] == "health_card":
-        validity, reasons = _validity(granted_on, grant["months"], person, "sponsor", cur)
+        validity, reasons = _validity(granted_on, grant["months"], person, "sponsor", uow.state)
         level, reasons = (None, reasons) if reasons else _card_level("GD", granted_on)
         if reasons:
             return reasons
@@ -473,7 +480,7 @@ def apply_sponsorship_granted(uow, envelope, grant, person):
 
 def _sponsored_voluntary_si(uow, envelope, person, grant, priced, income, granted_on):
     cur = uow.cursor
-    if "compulsory_si" in store.active_schemes(cur, person["citizen_id"]):
+    if "compulsory_si" in uow.state.active_schemes(person["citizen_id"]):
         return refuse("citizen_id", "in_compulsory_si",
                       "a person in compulsory SI cannot also pay voluntary SI")
     first = granted_on.replace(day=1)

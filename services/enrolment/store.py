@@ -1,13 +1,15 @@
 """SQL for the enrolment schema."""
 import json
 
+import psycopg2.extras
+
 PERSON_COLUMNS = ("citizen_id, si_code, full_name, date_of_birth, sex, province_code,"
                   " district_code, commune_code, household_id, ethnic_minority, status,"
                   " registered_on")
 
 
 def insert_person(cur, person, registered_on, source_event_id):
-    """Insert and return the SI code, or None if the citizen id is taken."""
+    """Insert and return the person's row, or None if the citizen id is taken."""
     cur.execute(
         "INSERT INTO people (citizen_id, si_code, full_name, date_of_birth, sex, province_code,"
         " district_code, commune_code, household_id, ethnic_minority, registered_on,"
@@ -17,10 +19,9 @@ def insert_person(cur, person, registered_on, source_event_id):
         " %(full_name)s, %(date_of_birth)s, %(sex)s, %(province_code)s, %(district_code)s,"
         " %(commune_code)s, %(household_id)s, %(ethnic_minority)s, %(registered_on)s,"
         " %(source_event_id)s)"
-        " ON CONFLICT (citizen_id) DO NOTHING RETURNING si_code",
+        f" ON CONFLICT (citizen_id) DO NOTHING RETURNING {PERSON_COLUMNS}, date_of_death",
         dict(person, registered_on=registered_on, source_event_id=source_event_id))
-    row = cur.fetchone()
-    return row["si_code"] if row else None
+    return cur.fetchone()
 
 
 def get_person(cur, citizen_id=None, si_code=None):
@@ -105,6 +106,18 @@ def end_employment(cur, employment_id, end_date, reason):
                 (end_date, reason, employment_id))
 
 
+def insert_employment_with_salary(cur, citizen_id, employer_code, region, group_code, start_date,
+                                  monthly_salary, source_event_id):
+    """An employment and its first salary in one statement; returns the employment's id."""
+    cur.execute("WITH e AS (INSERT INTO employments (citizen_id, employer_code, region, group_code,"
+                " start_date) VALUES (%(c)s, %(e)s, %(r)s, %(g)s, %(d)s) RETURNING id)"
+                " INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
+                " source_event_id) SELECT id, %(d)s, %(s)s, %(ev)s FROM e RETURNING employment_id",
+                {"c": citizen_id, "e": employer_code, "r": region, "g": group_code,
+                 "d": start_date, "s": monthly_salary, "ev": source_event_id})
+    return cur.fetchone()["employment_id"]
+
+
 def insert_salary(cur, employment_id, effective_date, monthly_salary, source_event_id):
     cur.execute("INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
                 " source_event_id) VALUES (%s, %s, %s, %s)"
@@ -127,16 +140,18 @@ def insert_coverage(cur, citizen_id, scheme, group_code, valid_from, employment_
                 (citizen_id, scheme, group_code, valid_from, employment_id, source_event_id, announced))
 
 
-def mark_announced(cur, coverage_id):
-    cur.execute("UPDATE coverages SET announced = true WHERE id = %s", (coverage_id,))
-
-
 def announced_group(cur, citizen_id, scheme):
     """The HI group the person's current stay in ``scheme`` was announced with."""
-    cur.execute("SELECT group_code FROM coverages WHERE citizen_id = %s AND scheme = %s"
-                " AND announced ORDER BY id DESC LIMIT 1", (citizen_id, scheme))
-    row = cur.fetchone()
-    return row["group_code"].strip() if row and row["group_code"] else None
+    return announced_groups(cur, citizen_id, [scheme]).get(scheme)
+
+
+def announced_groups(cur, citizen_id, schemes):
+    """``{scheme: group}``: the HI group each stay in ``schemes`` was announced with."""
+    cur.execute("SELECT DISTINCT ON (scheme) scheme, group_code FROM coverages"
+                " WHERE citizen_id = %s AND scheme = ANY(%s) AND announced"
+                " ORDER BY scheme, id DESC", (citizen_id, list(schemes)))
+    return {row["scheme"]: row["group_code"].strip() if row["group_code"] else None
+            for row in cur.fetchall()}
 
 
 def end_coverages(cur, citizen_id, valid_to, employment_id=None):
@@ -210,13 +225,15 @@ def set_card_end(cur, card_id, valid_to):
 
 
 def insert_card(cur, card, citizen_id, issued_on, reason, source_event_id):
+    """Returns the new card's id."""
     cur.execute("INSERT INTO cards (card_number, citizen_id, group_code, benefit_level, valid_from,"
                 " valid_to, issued_on, reason, source_event_id, employment_id)"
                 " VALUES (%(card_number)s, %(citizen_id)s, %(group_code)s, %(benefit_level)s,"
                 " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s,"
-                " %(employment_id)s)",
+                " %(employment_id)s) RETURNING id",
                 dict(card, citizen_id=citizen_id, issued_on=issued_on, reason=reason,
                      source_event_id=source_event_id, employment_id=card.get("employment_id")))
+    return cur.fetchone()["id"]
 
 
 def cards_of(cur, citizen_id):
@@ -225,53 +242,60 @@ def cards_of(cur, citizen_id):
     return cur.fetchall()
 
 
-def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, valid_to, event_id):
+def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, valid_to, event_id,
+                            announce=False):
     """Extend the person's paid coverage of ``scheme`` to ``valid_to``, or open a period.
 
     A paid period that reaches at least the day before ``valid_from`` is
     extended (and is active again if it had lapsed meanwhile: the months are
     continuous); otherwise a new period is opened, and an active paid period
     that ended before it is closed on its own end (one paid ahead of it stays).
-    Callers compare the active schemes before and after. Returns the period's id and
-    whether it was a lapsed period taken up again.
+    ``announce``: the period is the one ``coverage_started`` announces (the
+    scheme was not active). Returns whether it was a lapsed period taken up again.
     """
+    params = {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from, "g": group_code,
+              "a": announce, "ev": event_id}
     cur.execute("WITH target AS (SELECT id, status FROM coverages WHERE citizen_id = %(c)s"
                 "  AND scheme = %(s)s AND employment_id IS NULL AND valid_from <= %(from)s"
                 "  AND valid_to >= %(from)s - 1 AND group_code IS NOT DISTINCT FROM %(g)s"
                 "  ORDER BY valid_to DESC LIMIT 1 FOR UPDATE)"
-                " UPDATE coverages c SET valid_to = greatest(c.valid_to, %(to)s), status = 'active'"
+                " UPDATE coverages c SET valid_to = greatest(c.valid_to, %(to)s), status = 'active',"
+                "  announced = c.announced OR %(a)s"
                 " FROM target WHERE c.id = target.id"
-                " RETURNING c.id, target.status = 'ended' AS resumed",
-                {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from, "g": group_code})
+                " RETURNING target.status = 'ended' AS resumed", params)
     row = cur.fetchone()
     if row:
-        return row["id"], row["resumed"]
-    # a period that ended before this one starts is over; a later one (paid ahead) stays
-    cur.execute("UPDATE coverages SET status = 'ended' WHERE citizen_id = %s AND scheme = %s"
-                " AND status = 'active' AND employment_id IS NULL AND valid_to < %s",
-                (citizen_id, scheme, valid_from))
-    cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
-                " source_event_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                (citizen_id, scheme, group_code, valid_from, valid_to, event_id))
-    return cur.fetchone()["id"], False
+        return row["resumed"]
+    # a period that ended before this one starts is over; a later one (paid ahead) stays;
+    # both in one statement: the CTE's UPDATE and the INSERT see the same snapshot
+    cur.execute("WITH closed AS (UPDATE coverages SET status = 'ended' WHERE citizen_id = %(c)s"
+                "  AND scheme = %(s)s AND status = 'active' AND employment_id IS NULL"
+                "  AND valid_to < %(from)s)"
+                " INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
+                " source_event_id, announced) VALUES (%(c)s, %(s)s, %(g)s, %(from)s, %(to)s,"
+                " %(ev)s, %(a)s)", params)
+    return False
+
+
+CONTRIBUTION_COLUMNS = ("citizen_id", "scheme", "month", "contribution_wage", "amount",
+                        "state_support", "household_id", "household_position", "channel",
+                        "employment_id", "details", "source_event_id")
+CONTRIBUTION_DEFAULTS = {"contribution_wage": None, "state_support": 0, "household_id": None,
+                         "household_position": None, "channel": None, "employment_id": None,
+                         "details": "{}"}
 
 
 def record_contributions(cur, rows):
-    """Insert contribution months; returns how many were new (a month is paid once)."""
-    inserted = 0
-    for row in rows:
-        cur.execute(
-            "INSERT INTO contributions (citizen_id, scheme, month, contribution_wage, amount,"
-            " state_support, household_id, household_position, channel, employment_id, details,"
-            " source_event_id) VALUES (%(citizen_id)s, %(scheme)s, %(month)s,"
-            " %(contribution_wage)s, %(amount)s, %(state_support)s, %(household_id)s,"
-            " %(household_position)s, %(channel)s, %(employment_id)s, %(details)s,"
-            " %(source_event_id)s) ON CONFLICT DO NOTHING RETURNING id",
-            dict({"contribution_wage": None, "state_support": 0, "household_id": None,
-                  "household_position": None, "channel": None, "employment_id": None,
-                  "details": "{}"}, **row))
-        inserted += cur.fetchone() is not None
-    return inserted
+    """Insert contribution months in one statement; returns how many were new
+    (a month is paid once)."""
+    if not rows:
+        return 0
+    values = [tuple(dict(CONTRIBUTION_DEFAULTS, **row)[c] for c in CONTRIBUTION_COLUMNS)
+              for row in rows]
+    inserted = psycopg2.extras.execute_values(
+        cur, f"INSERT INTO contributions ({', '.join(CONTRIBUTION_COLUMNS)}) VALUES %s"
+        " ON CONFLICT DO NOTHING RETURNING id", values, page_size=len(values), fetch=True)
+    return len(inserted)
 
 
 def supported_months(cur, citizen_id):

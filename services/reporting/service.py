@@ -22,6 +22,12 @@ from shared.platform import PlatformRpc
 
 QUEUE = "reporting.events"
 EVENTS_EXCHANGE = "reporting.events"
+# the events the read models are built from (projections.Projection.apply)
+CONSUMED = [("enrolment.events", key) for key in (
+    "participant_registered", "participant_corrected", "coverage_started", "coverage_ended",
+    "intake_rejected", "programme_created", "sponsorship_granted")] + [
+    ("benefits.events", "payment_run_completed"), ("benefits.events", "claim_decided"),
+    ("reporting.events", "targets_changed")]
 REFERENCE = load_reference()
 
 
@@ -38,9 +44,11 @@ class ReportingService(PlatformRpc, ReportingHttp):
     auth = Auth()
     metrics = Metrics()
 
-    # its own targets_changed too: archived with the rest (and its outbox drains)
-    @consume_batches(queue=QUEUE, bindings=[("enrolment.events", "#"), ("benefits.events", "#"),
-                                            ("reporting.events", "targets_changed")])
+    # only what the read models use (the archive replays them): contributions,
+    # cards, books and payments stay off this queue; its own targets_changed too,
+    # archived with the rest (and its outbox drains)
+    @consume_batches(queue=QUEUE, bindings=CONSUMED,
+                     unbind=[("enrolment.events", "#"), ("benefits.events", "#")])
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
         return inbox.apply(deliveries, projections.ProjectionBatch)
