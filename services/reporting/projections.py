@@ -58,7 +58,10 @@ class Projection:
         if merged:
             store.add_to_counts(cur, merged)
         if self.changes:
-            store.add_coverage_changes(cur, aggregates.merge_rows(self.changes, 3))
+            changes = aggregates.merge_rows(self.changes, 3)
+            store.add_coverage_changes(cur, changes)
+            # after the days, in every batch: concurrent batches lock rows in the same order
+            store.add_coverage_monthly(cur, aggregates.monthly_rows(changes))
         groups = [row for row in aggregates.merge_rows(self.groups, 4) if row[4]]
         if groups:
             store.add_group_counts(cur, groups)

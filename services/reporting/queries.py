@@ -22,15 +22,32 @@ def _in_province(code, province_code):
     return province_code is None or province_code == code
 
 
-def participants(cur, as_of=None):
-    """``{(province of today, scheme): count}`` now, or as of the end of day ``as_of``,
-    with the derived ``social_insurance`` and the national rows."""
+def codes_of(units):
+    """The province codes stored in the read models (old and new) whose province of
+    today is one of ``units``: exactly those ``today_unit`` maps into them."""
+    return {code for code, new in OLD_TO_NEW.items() if new in units} | \
+        {unit for unit in units if unit not in OLD_TO_NEW}
+
+
+def _codes_for(units):
+    """The codes to read for figures of ``units`` (today's provinces or VN): None, every
+    code, when the nation is among them."""
+    return None if NATIONAL in units else codes_of(units)
+
+
+def _current(cur, codes=None):
+    """``{(province of today, scheme): count}`` now, as stored (no derived rows)."""
     counts = defaultdict(int)
-    for row in store.participant_counts(cur):
-        counts[(today_unit(row["province_code"]), row["scheme"])] += row["participants"]
-    if as_of is not None:
-        for row in store.coverage_changes_after(cur, as_of):
-            counts[(today_unit(row["province_code"]), row["scheme"])] -= int(row["net"])
+    for code, scheme, n in store.participant_counts(cur, codes):
+        counts[(today_unit(code), scheme)] += n
+    return counts
+
+
+def _figures(current, changes_after=()):
+    """``current`` less the net ``changes_after`` a day, with the derived rows."""
+    counts = defaultdict(int, current)
+    for code, scheme, net in changes_after:
+        counts[(today_unit(code), scheme)] -= net
     # a row that came back to 0 is no figure: the same history replayed in one batch leaves none
     counts = defaultdict(int, {key: n for key, n in counts.items() if n})
     for province in {p for p, _ in counts}:
@@ -38,6 +55,19 @@ def participants(cur, as_of=None):
     for (province, scheme), n in list(counts.items()):
         counts[(NATIONAL, scheme)] += n
     return counts
+
+
+def participants(cur, as_of=None, codes=None):
+    """``{(province of today, scheme): count}`` now, or as of the end of day ``as_of``,
+    with the derived ``social_insurance`` and the national rows.
+
+    ``codes``: only the stored province codes these (see ``codes_of``), whose
+    provinces' figures are then exact (the national ones are not); None for all.
+    """
+    current = _current(cur, codes)
+    if as_of is None:
+        return _figures(current)
+    return _figures(current, store.coverage_changes_after(cur, as_of, codes))
 
 
 def all_denominators(cur, reference):
@@ -55,8 +85,9 @@ def coverage(cur, reference, as_of=None, province_code=None):
     clock = store.clock(cur).get("coverage")
     stamp = as_of.isoformat() if as_of else (clock.isoformat() if clock else None)
     denominators = all_denominators(cur, reference)
+    codes = None if province_code is None else _codes_for({province_code})
     rows = []
-    for (province, scheme), count in sorted(participants(cur, as_of).items()):
+    for (province, scheme), count in sorted(participants(cur, as_of, codes).items()):
         if not _in_province(province, province_code):
             continue
         denominator = figures.denominator_for(denominators, province, scheme, day)
@@ -86,10 +117,10 @@ def breakdown(cur, province_code, scheme=None):
             for (commune, s, group), n in sorted(totals.items()) if n]
 
 
-def _starts(cur, first, last):
+def _starts(cur, first, last, codes=None):
     counts = defaultdict(int)
-    for row in store.starts_between(cur, first, last):
-        counts[(today_unit(row["province_code"]), row["scheme"])] += int(row["starts"])
+    for code, scheme, starts in store.starts_between(cur, first, last, codes):
+        counts[(today_unit(code), scheme)] += starts
     for province in {p for p, _ in counts}:
         counts[(province, "social_insurance")] = sum(counts.get((province, s), 0) for s in SI_PARTS)
     for (province, scheme), n in list(counts.items()):
@@ -99,20 +130,33 @@ def _starts(cur, first, last):
 
 def target_progress(cur, reference, year, province_code=None, as_of=None):
     as_of = as_of or today_in()
-    rows = []
+    targets = store.targets(cur, year, province_code)
+    # only the provinces with targets are read; today's counts and the denominators once
+    codes = _codes_for({t["province_code"] for t in targets})
+    current = _memo(lambda: _current(cur, codes))
+    denominators = _memo(lambda: all_denominators(cur, reference))
     # targets share their date ranges (a year, a campaign): each range is read once
-    starts, rates = _memo(lambda first, last: _starts(cur, first, last)), \
-        _memo(lambda day: {(r["province_code"], r["scheme"]): r["coverage_rate"]
-                           for r in coverage(cur, reference, day)})
-    for target in store.targets(cur, year, province_code):
+    starts = _memo(lambda first, last: _starts(cur, first, last, codes))
+    counts_on = _memo(lambda day: _figures(current(), store.coverage_changes_after(cur, day, codes)))
+
+    def rate(day, key):
+        """The coverage rate ``coverage(as_of=day)`` shows for ``key``; None without a row."""
+        counts = counts_on(day)
+        if key not in counts:
+            return None
+        denominator = figures.denominator_for(denominators(), key[0], key[1], day)
+        return figures.coverage_rate(counts[key], denominator["value"])
+
+    rows = []
+    for target in targets:
         until = min(target["ends_on"], as_of)
         key = (target["province_code"], target["scheme"])
         if target["measure"] == "new_participants":
             achieved = starts(target["starts_on"], until).get(key, 0) \
                 if until >= target["starts_on"] else 0
         else:
-            achieved = rates(until).get(key)
-            baseline = rates(target["starts_on"] - dt.timedelta(days=1)).get(key)
+            achieved = rate(until, key)
+            baseline = rate(target["starts_on"] - dt.timedelta(days=1), key)
         progress = {"percent": None, "remaining": None, "expected_by_now": None, "on_pace": None}
         if achieved is not None:
             whole = target["measure"] == "new_participants"
@@ -146,12 +190,10 @@ def target_view(target):
 
 def _payments(cur, first, last, province_code):
     """``{(month, kind): [payments, amount]}`` in the province (today's units) or everywhere."""
+    codes = None if province_code is None else codes_of({province_code})
     totals = defaultdict(lambda: [0, 0])
-    for row in store.benefit_payments(cur, first, last):
-        if _in_province(today_unit(row["province_code"]), province_code):
-            total = totals[(row["month"], row["kind"])]
-            total[0] += row["payments"]
-            total[1] += row["amount"]
+    for month, kind, payments, amount in store.benefit_payments(cur, first, last, codes):
+        totals[(month, kind)] = [payments, amount]
     return totals
 
 

@@ -1,6 +1,8 @@
 """SQL for the reporting schema."""
+import datetime as dt
 import json
 
+import psycopg2.extensions
 import psycopg2.extras
 
 
@@ -13,11 +15,36 @@ def add_to_counts(cur, deltas):
         deltas)
 
 
-def participant_counts(cur, province_code=None):
-    cur.execute("SELECT province_code, scheme, participants, updated_at FROM participant_counts"
-                " WHERE %(p)s::text IS NULL OR province_code = %(p)s"
-                " ORDER BY province_code, scheme", {"p": province_code})
-    return cur.fetchall()
+def _tuples(cur, sql, params):
+    """Rows as plain tuples, in ``cur``'s transaction: aggregates are read by the
+    hundred, and a dict per row was most of a figure's time in Python."""
+    with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
+        plain.execute(sql, params)
+        return plain.fetchall()
+
+
+def _month_after(day):
+    """The first day of the month after ``day``'s; None past the calendar's end."""
+    if day.year == 9999 and day.month == 12:
+        return None
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _codes(codes):
+    """Province codes as an SQL array, or None for every code."""
+    return None if codes is None else sorted(codes)
+
+
+# rows of the province codes %(c)s (stored codes, old or new), or of all when it is None
+CODES = "(%(c)s::bpchar[] IS NULL OR province_code = ANY(%(c)s::bpchar[]))"
+
+
+def participant_counts(cur, codes=None):
+    """``(province_code, scheme, participants)`` now, of the province codes ``codes``
+    (stored codes, old or new) or of all."""
+    return _tuples(cur, "SELECT province_code, scheme, participants FROM participant_counts"
+                        " WHERE " + CODES,
+                   {"c": _codes(codes)})
 
 
 def add_rejections(cur, keys):
@@ -48,6 +75,17 @@ def add_coverage_changes(cur, rows):
         cur,
         "INSERT INTO coverage_changes AS c (day, province_code, scheme, starts, ends, resumed,"
         " moved_in, moved_out) VALUES %s ON CONFLICT (day, province_code, scheme) DO UPDATE"
+        " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends,"
+        " resumed = c.resumed + EXCLUDED.resumed, moved_in = c.moved_in + EXCLUDED.moved_in,"
+        " moved_out = c.moved_out + EXCLUDED.moved_out", rows)
+
+
+def add_coverage_monthly(cur, rows):
+    """The same changes summed per month (``month`` its first day); see coverage_changes_after."""
+    psycopg2.extras.execute_values(
+        cur,
+        "INSERT INTO coverage_monthly AS c (month, province_code, scheme, starts, ends, resumed,"
+        " moved_in, moved_out) VALUES %s ON CONFLICT (month, province_code, scheme) DO UPDATE"
         " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends,"
         " resumed = c.resumed + EXCLUDED.resumed, moved_in = c.moved_in + EXCLUDED.moved_in,"
         " moved_out = c.moved_out + EXCLUDED.moved_out", rows)
@@ -102,18 +140,81 @@ def clock(cur):
     return {row["name"]: row["changed_at"] for row in cur.fetchall()}
 
 
-def coverage_changes_after(cur, day):
-    """Net changes dated after ``day``, per province and scheme (to go back from now)."""
-    cur.execute("SELECT province_code, scheme,"
-                " sum(starts + resumed + moved_in - ends - moved_out) AS net FROM coverage_changes"
-                " WHERE day > %s GROUP BY province_code, scheme", (day,))
-    return cur.fetchall()
+def _month_start(day):
+    return day.replace(day=1)
 
 
-def starts_between(cur, first, last):
-    cur.execute("SELECT province_code, scheme, sum(starts) AS starts FROM coverage_changes"
-                " WHERE day BETWEEN %s AND %s GROUP BY province_code, scheme", (first, last))
-    return cur.fetchall()
+def _spans(first, end):
+    """The days ``first`` <= day < ``end`` (``end`` None: no end) as the whole months
+    ``m1`` <= month < ``m2`` (``m2`` None: no end; ``m1`` None: no month) of the
+    roll-up, plus or minus at most two runs of days ``(lo, hi, sign)``, ``hi`` None
+    for no end. A part of a month is read as its days, or as the month less its other
+    days when those are fewer."""
+    runs = []
+    if first == _month_start(first):
+        m1 = first
+    else:
+        after = _month_after(first)
+        if after is None or (end is not None and end <= after):  # within one month: days
+            return None, None, [(first, end, 1)]
+        if (after - first).days <= (first - _month_start(first)).days:
+            m1 = after
+            runs.append((first, after, 1))
+        else:
+            m1 = _month_start(first)
+            runs.append((m1, first, -1))
+    if end is None or end == _month_start(end):
+        m2 = end
+    else:
+        after = _month_after(end)
+        if after is not None and (after - end).days < (end - _month_start(end)).days:
+            m2 = after
+            runs.append((end, after, -1))
+        else:
+            m2 = _month_start(end)
+            runs.append((m2, end, 1))
+    return m1, m2, runs
+
+
+DAY_RUN = """
+  UNION ALL
+  SELECT province_code, scheme, %(sign{i})s * ({column}) FROM coverage_changes
+   WHERE day >= %(lo{i})s AND (%(hi{i})s::date IS NULL OR day < %(hi{i})s) AND {codes}"""
+SUM_OVER_DAYS = """
+SELECT province_code, scheme, sum(n)::bigint AS n FROM (
+  SELECT province_code, scheme, {column} AS n FROM coverage_monthly
+   WHERE month >= %(m1)s AND (%(m2)s::date IS NULL OR month < %(m2)s) AND {codes}""" + \
+    DAY_RUN.replace("{i}", "0") + DAY_RUN.replace("{i}", "1") + """
+) x GROUP BY province_code, scheme"""
+
+
+def _sum_over_days(cur, column, first, end, codes):
+    """``(province_code, scheme, sum of column)`` over the days ``first`` <= day < ``end``
+    (``end`` None: no end), read from ``coverage_monthly`` for whole months."""
+    m1, m2, runs = _spans(first, end)
+    params = {"m1": m1, "m2": m2, "c": _codes(codes)}
+    for i in range(2):
+        lo, hi, sign = runs[i] if i < len(runs) else (None, None, 0)
+        params.update({f"lo{i}": lo, f"hi{i}": hi, f"sign{i}": sign})
+    return _tuples(cur, SUM_OVER_DAYS.format(column=column, codes=CODES), params)
+
+
+def coverage_changes_after(cur, day, codes=None):
+    """``(province_code, scheme, net)``: net changes dated after ``day`` (to go back from
+    now), of the province codes ``codes`` (stored codes, old or new) or of all."""
+    if day == dt.date.max:
+        return []
+    return _sum_over_days(cur, "starts + resumed + moved_in - ends - moved_out",
+                          day + dt.timedelta(days=1), None, codes)
+
+
+def starts_between(cur, first, last, codes=None):
+    """``(province_code, scheme, starts)``: new starts dated ``first``..``last``, of the
+    province codes ``codes`` or of all."""
+    if last < first:
+        return []
+    return _sum_over_days(cur, "starts", first,
+                          None if last == dt.date.max else last + dt.timedelta(days=1), codes)
 
 
 def denominators(cur):
@@ -152,16 +253,21 @@ def set_target(cur, row):
 
 
 def targets(cur, year, province_code=None):
-    cur.execute(f"SELECT {TARGET_COLUMNS} FROM targets WHERE year = %(y)s"
-                " AND (%(p)s::text IS NULL OR province_code = %(p)s)"
-                " ORDER BY province_code, scheme, measure, name", {"y": year, "p": province_code})
-    return cur.fetchall()
+    rows = _tuples(cur, f"SELECT {TARGET_COLUMNS} FROM targets WHERE year = %(y)s"
+                        " AND (%(p)s::text IS NULL OR province_code = %(p)s)"
+                        " ORDER BY province_code, scheme, measure, name",
+                   {"y": year, "p": province_code})
+    names = TARGET_COLUMNS.split(", ")
+    return [dict(zip(names, row)) for row in rows]
 
 
-def benefit_payments(cur, first, last):
-    cur.execute("SELECT month, province_code, kind, payments, amount FROM benefit_payments"
-                " WHERE month BETWEEN %s AND %s", (first, last))
-    return cur.fetchall()
+def benefit_payments(cur, first, last, codes=None):
+    """``(month, kind, payments, amount)`` summed over the province codes ``codes`` (stored
+    codes, old or new) or over all, for the months ``first``..``last``."""
+    return _tuples(cur, "SELECT month, kind, sum(payments)::bigint, sum(amount)::bigint"
+                        " FROM benefit_payments WHERE month BETWEEN %(f)s AND %(l)s"
+                        " AND " + CODES + " GROUP BY month, kind",
+                   {"f": first, "l": last, "c": _codes(codes)})
 
 
 def programme_rows(cur, programme_code=None):
@@ -186,9 +292,9 @@ def programme_breakdown(cur, programme_code):
     return cur.fetchall()
 
 
-READ_MODELS = ("participant_counts", "coverage_changes", "group_counts", "rejection_counts", "benefit_payments",
-               "claim_decisions", "programmes", "programme_grants", "programme_people",
-               "read_model_clock")
+READ_MODELS = ("participant_counts", "coverage_changes", "coverage_monthly", "group_counts",
+               "rejection_counts", "benefit_payments", "claim_decisions", "programmes",
+               "programme_grants", "programme_people", "read_model_clock")
 
 
 def clear_read_models(cur):

@@ -1,6 +1,8 @@
 """How consumed events move the reporting aggregates."""
+import datetime as dt
+
 from services.reporting.domain.aggregates import (
-    merge, participant_corrected_deltas, participant_registered_deltas, rejection_key)
+    merge, monthly_rows, participant_corrected_deltas, participant_registered_deltas, rejection_key)
 
 
 def test_a_registration_adds_one_to_its_province():
@@ -31,3 +33,14 @@ def test_a_corrected_province_moves_the_registration_and_every_scheme_the_person
 def test_a_correction_that_keeps_the_province_moves_nothing():
     assert participant_corrected_deltas({"province_code": "42", "previous_province_code": "42",
                                          "schemes": ["health"]}) == []
+
+
+def test_coverage_changes_are_rolled_up_per_month_with_every_cause():
+    changes = [(dt.date(2025, 6, 30), "42", "health", 1, 0, 0, 0, 0),
+               (dt.date(2025, 7, 1), "42", "health", 2, 1, 0, 0, 0),
+               (dt.date(2025, 7, 31), "42", "health", 0, 0, 1, 1, 1),
+               (dt.date(2025, 7, 15), "01", "health", 0, 3, 0, 0, 0)]
+    assert monthly_rows(changes) == [
+        (dt.date(2025, 6, 1), "42", "health", 1, 0, 0, 0, 0),
+        (dt.date(2025, 7, 1), "01", "health", 0, 3, 0, 0, 0),
+        (dt.date(2025, 7, 1), "42", "health", 2, 1, 1, 1, 1)]

@@ -1,9 +1,14 @@
 """Reporting's figures: denominators, rates, year-on-year, targets and pace, today's units."""
 import datetime as dt
+import random
+from collections import Counter
 
 import pytest
 
 from services.reporting.domain import aggregates, figures
+from services.reporting.queries import codes_of
+from services.reporting.store import _month_after, _spans
+from shared.provinces import NEW_PROVINCES, OLD_PROVINCES
 
 DENOMINATORS = [
     {"province_code": "VN", "year": 2025, "working_age_labour_force": 48780488, "source": "VSS", "verify": True},
@@ -121,3 +126,52 @@ def test_a_rate_target_is_paced_from_where_the_rate_stood_when_the_year_began():
     fast = figures.target_progress(45, 40, dt.date(2026, 1, 1), dt.date(2026, 12, 31),
                                    dt.date(2026, 1, 31), whole=False, baseline=39)
     assert fast["on_pace"] is True
+
+
+def test_the_codes_read_for_a_province_are_exactly_those_that_map_to_it():
+    every = set(OLD_PROVINCES) | set(NEW_PROVINCES) | {"VN", "99"}
+    for units in [{u} for u in sorted(every)] + [{"25", "79"}, {"25", "VN"}, set()]:
+        assert codes_of(units) == {c for c in every if figures.today_unit(c) in units}, units
+    assert codes_of({"25"}) == {"17", "25", "26"}
+    assert codes_of({"17"}) == set()  # an old code is no province of today
+
+
+def test_the_month_after_a_day_even_at_the_end_of_the_calendar():
+    assert _month_after(dt.date(2025, 1, 31)) == dt.date(2025, 2, 1)
+    assert _month_after(dt.date(2024, 2, 29)) == dt.date(2024, 3, 1)
+    assert _month_after(dt.date(2025, 12, 1)) == dt.date(2026, 1, 1)
+    assert _month_after(dt.date(9999, 12, 31)) is None
+
+
+def test_a_range_of_days_is_read_as_whole_months_plus_or_minus_days_covering_each_day_once():
+    rng = random.Random(11)
+    window = (dt.date(2023, 1, 1), dt.date(2027, 12, 31))  # every day checked in here
+
+    def weights(first, end):
+        m1, m2, runs = _spans(first, end)
+        total = Counter()
+        day = window[0]
+        while day <= window[1]:
+            if m1 is not None and day.replace(day=1) >= m1 and (m2 is None or day.replace(day=1) < m2):
+                total[day] += 1
+            for lo, hi, sign in runs:
+                if lo <= day and (hi is None or day < hi):
+                    total[day] += sign
+            day += dt.timedelta(days=1)
+        assert len(runs) <= 2
+        return {d: n for d, n in total.items() if n}
+
+    ranges = [(dt.date(2025, 3, 1), dt.date(2025, 4, 1)), (dt.date(2025, 3, 2), dt.date(2025, 3, 30)),
+              (dt.date(2025, 3, 31), dt.date(2025, 4, 2)), (dt.date(2025, 1, 30), dt.date(2025, 11, 24)),
+              (dt.date(2025, 1, 3), dt.date(2025, 11, 5)), (dt.date(2025, 6, 30), None),
+              (dt.date(2025, 7, 1), None), (dt.date(2025, 7, 2), None), (dt.date(2025, 7, 29), None)]
+    for _ in range(300):
+        first = window[0] + dt.timedelta(days=rng.randrange(1200))
+        ranges.append((first, first + dt.timedelta(days=rng.randrange(1, 300))))
+    for first, end in ranges:
+        last = end or window[1] + dt.timedelta(days=1)
+        expected = {first + dt.timedelta(days=i): 1 for i in range((last - first).days)}
+        assert weights(first, end) == expected, (first, end)
+    # the calendar's last month has no month after it: read as days
+    assert _spans(dt.date(9999, 12, 5), None) == (None, None, [(dt.date(9999, 12, 5), None, 1)])
+    assert _spans(dt.date(9999, 11, 5), dt.date(9999, 12, 31))[2][-1][2] == 1

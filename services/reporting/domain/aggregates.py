@@ -127,6 +127,12 @@ def merge(deltas):
     return [(p, s, n) for (p, s), n in sorted(total.items()) if n]
 
 
+def monthly_rows(changes):
+    """Coverage change rows summed per month: ``(month, province_code, scheme, starts, ends,
+    resumed, moved_in, moved_out)`` with ``month`` the first day of the month."""
+    return merge_rows([(row[0].replace(day=1),) + tuple(row[1:]) for row in changes], 3)
+
+
 def merge_rows(rows, key_width):
     """Sum rows that share their first ``key_width`` fields (one write per key, in key order)."""
     total = {}
