@@ -3,7 +3,7 @@ with 10,000,000 participants in the aggregates, against bare baselines, same run
 
     python -m bench.reporting [--rate 1000] [--seconds 60] [--participants 10000000]
                               [--queries 500] [--query-budget 120] [--every 10] [--poll-ms 50]
-                              [--explain] [--profile] [--whatif]
+                              [--explain] [--profile] [--whatif] [--before REV]
 
 One scratch database and vhost for the whole run.
 
@@ -32,8 +32,9 @@ One scratch database and vhost for the whole run.
 
 ``--explain`` prints EXPLAIN ANALYZE of reporting's SQL on the seeded tables;
 ``--profile`` profiles ``services.reporting.queries`` in this process;
-``--whatif`` times the slow figures with a monthly roll-up of coverage_changes, a
-covering index and the benefit payments summed in SQL (all rolled back).
+``--whatif`` times, in this process, the figures as the code of ``--before`` (a git
+revision; by default the last one without the monthly roll-up) computed them against
+the code of the working tree, and checks that both give the same figures.
 """
 import argparse
 import cProfile
@@ -206,6 +207,11 @@ SELECT day, code, scheme, s, e FROM (
  ORDER BY day, code, scheme;
 INSERT INTO participant_counts (province_code, scheme, participants)
 SELECT province_code, scheme, sum(starts - ends) FROM coverage_changes GROUP BY 1, 2;
+-- The monthly roll-up the projection keeps beside coverage_changes (as migration 0007 fills it).
+INSERT INTO coverage_monthly (month, province_code, scheme, starts, ends, resumed, moved_in, moved_out)
+SELECT date_trunc('month', day)::date, province_code, scheme, sum(starts), sum(ends), sum(resumed),
+       sum(moved_in), sum(moved_out)
+  FROM coverage_changes GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 """
 
 # Yearly targets per province of today's map and for VN: 8% above last year's starts.
@@ -268,6 +274,7 @@ def seed_reporting(dsn, participants, today):
       1995-01-01 .. today; old codes up to 30 Jun 2025, new codes after; daily starts
       and ends grow 10% a year with noise, weekends quieter; totals exact per code.
     - ``participant_counts``: the sums of those rows (so ``as_of`` figures agree).
+    - ``coverage_monthly``: the same rows summed per month, as the projection keeps it.
     - ``benefit_payments``: per month 2024-01 .. this month, province and kind.
     - ``targets`` for this year: new participants per province and scheme, and for VN;
       coverage-rate targets (VN health 95%, VN SI 45%, Hà Tĩnh SI 35%); two campaigns.
@@ -310,8 +317,8 @@ def seed_reporting(dsn, participants, today):
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:
-        for table in ("coverage_changes", "participant_counts", "benefit_payments", "targets",
-                      "denominators"):
+        for table in ("coverage_changes", "coverage_monthly", "participant_counts",
+                      "benefit_payments", "targets", "denominators"):
             cur.execute(f"VACUUM ANALYZE {table}")
     facts = {
         "coverage_changes rows": scalar(conn, "SELECT count(*) FROM coverage_changes"),
@@ -321,6 +328,7 @@ def seed_reporting(dsn, participants, today):
             conn, "SELECT count(*) FROM coverage_changes WHERE day > '2025-06-30'"),
         "coverage_changes rows this year": scalar(
             conn, "SELECT count(*) FROM coverage_changes WHERE day >= %s", (dt.date(year, 1, 1),)),
+        "coverage_monthly rows": scalar(conn, "SELECT count(*) FROM coverage_monthly"),
         "participant_counts rows": scalar(conn, "SELECT count(*) FROM participant_counts"),
         "registered": scalar(conn, "SELECT sum(participants)::bigint FROM participant_counts"
                                    " WHERE scheme = 'registered'"),
@@ -619,36 +627,55 @@ def run_queries(amqp_uri, today, count, budget):
 
 # -- diagnostics ------------------------------------------------------------------
 
+class Explaining:
+    """A cursor that runs EXPLAIN ANALYZE instead of the statement (also when a store
+    function reads through a plain cursor of the same connection)."""
+
+    def __init__(self, cur):
+        self.cur, self.plan = cur, None
+        self.connection = self
+
+    def cursor(self, **kwargs):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, params=None):
+        self.cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        self.plan = [r[0] for r in self.cur.fetchall()]
+
+    def fetchall(self):
+        return []
+
+
 def explain(dsn, today):
     """EXPLAIN ANALYZE of the statements behind the queries, on the seeded tables."""
-    from services.reporting import store
+    from services.reporting import queries, store
     year_first = dt.date(today.year, 1, 1)
+    ha_tinh, phu_tho = queries.codes_of({"42"}), queries.codes_of({"25"})
     statements = [
-        ("participant_counts (every coverage)", store.participant_counts, ()),
+        ("participant_counts() (every coverage, target_progress once)", store.participant_counts, ()),
         ("coverage_changes_after(2025-06-30) (coverage as_of)", store.coverage_changes_after,
          (dt.date(2025, 6, 30),)),
-        (f"starts_between({year_first}, {today}) (target_progress, once per new_participants"
-         " target)", store.starts_between, (year_first, today)),
-        (f"coverage_changes_after({today}) (target_progress, once per coverage_rate target)",
+        (f"starts_between({year_first}, {today}) (target_progress, once per range)",
+         store.starts_between, (year_first, today)),
+        (f"starts_between({year_first}, {today}, codes of 42) (target_progress of a province)",
+         store.starts_between, (year_first, today, ha_tinh)),
+        (f"coverage_changes_after({year_first - dt.timedelta(days=1)}) (target_progress, the"
+         " rate targets' baseline)", store.coverage_changes_after,
+         (year_first - dt.timedelta(days=1),)),
+        (f"coverage_changes_after({today}) (target_progress, the rate targets today)",
          store.coverage_changes_after, (today,)),
         (f"benefit_payments({today.year}) (benefits_summary)", store.benefit_payments,
          (year_first, today.replace(day=1))),
+        (f"benefit_payments({today.year}, codes of 25) (benefits_summary of a province)",
+         store.benefit_payments, (year_first, today.replace(day=1), phu_tho)),
     ]
     conn = connect(dsn, "reporting")
-
-    class Explaining:
-        """A cursor that runs EXPLAIN ANALYZE instead of the statement."""
-
-        def __init__(self, cur):
-            self.cur, self.plan = cur, None
-
-        def execute(self, sql, params=None):
-            self.cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            self.plan = [r[0] for r in self.cur.fetchall()]
-
-        def fetchall(self):
-            return []
-
     with conn.cursor() as cur:
         for label, function, args in statements:
             wrapped = Explaining(cur)
@@ -666,13 +693,20 @@ def profile(dsn, today):
     conn = psycopg2.connect(dsn, options="-c search_path=reporting",
                             cursor_factory=psycopg2.extras.RealDictCursor)
     conn.autocommit = True
+    year_months = (dt.date(today.year, 1, 1), today.replace(day=1))
     calls = [
         ("coverage()", lambda cur: queries.coverage(cur, reference)),
         ("coverage(as_of=2025-06-30)",
          lambda cur: queries.coverage(cur, reference, dt.date(2025, 6, 30))),
         (f"target_progress({today.year})",
          lambda cur: queries.target_progress(cur, reference, today.year)),
+        (f"target_progress({today.year}, province_code=42)",
+         lambda cur: queries.target_progress(cur, reference, today.year, "42")),
+        (f"benefits_summary({today.year})",
+         lambda cur: queries.benefits_summary(cur, *year_months)),
     ]
+    from services.reporting import store
+    real_tuples = store._tuples
     with conn.cursor() as cur:
         for label, call in calls:
             call(cur)
@@ -683,13 +717,20 @@ def profile(dsn, today):
             def counting(sql, params=None, _real=real_execute):
                 counter["n"] += 1
                 return _real(sql, params)
-            cur.execute = counting
-            started = time.perf_counter()
-            profiler.enable()
-            call(cur)
-            profiler.disable()
-            elapsed = time.perf_counter() - started
-            del cur.execute
+
+            def counting_tuples(cur_, sql, params):  # statements read through plain cursors
+                counter["n"] += 1
+                return real_tuples(cur_, sql, params)
+            cur.execute, store._tuples = counting, counting_tuples
+            try:
+                started = time.perf_counter()
+                profiler.enable()
+                call(cur)
+                profiler.disable()
+                elapsed = time.perf_counter() - started
+            finally:
+                del cur.execute
+                store._tuples = real_tuples
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("cumulative").print_stats(12)
@@ -699,149 +740,85 @@ def profile(dsn, today):
     conn.close()
 
 
-# What the issue's targets would need: the same figures from a monthly roll-up of
-# coverage_changes (kept beside it by the projection), or with a covering index.
-MONTHLY_ROLLUP = """
-CREATE TEMP TABLE coverage_monthly AS
-SELECT date_trunc('month', day)::date AS month, province_code, scheme,
-       sum(starts)::bigint AS starts, sum(ends)::bigint AS ends
-  FROM coverage_changes GROUP BY 1, 2, 3;
-ALTER TABLE coverage_monthly ADD PRIMARY KEY (month, province_code, scheme);
-ANALYZE coverage_monthly;
-"""
-AFTER_MONTHLY = """
-SELECT province_code, scheme, sum(net) AS net FROM (
-  SELECT province_code, scheme, starts - ends AS net FROM coverage_monthly WHERE month >= %(next)s
-  UNION ALL
-  SELECT province_code, scheme, starts - ends FROM coverage_changes WHERE day > %(d)s AND day < %(next)s
-) x GROUP BY province_code, scheme
-"""
-STARTS_MONTHLY = """
-SELECT province_code, scheme, sum(starts) AS starts FROM (
-  SELECT province_code, scheme, starts FROM coverage_monthly WHERE month >= %(m1)s AND month < %(m2)s
-  UNION ALL
-  SELECT province_code, scheme, starts FROM coverage_changes
-   WHERE (day >= %(f)s AND day < %(m1)s) OR (day >= %(m2)s AND day <= %(l)s)
-) x GROUP BY province_code, scheme
-"""
+# -- before and after -------------------------------------------------------------
+
+BEFORE = "6a04371"  # the last revision without the monthly roll-up (issue 5)
 
 
-def _month_after(day):
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+def load_before(rev):
+    """``services/reporting/queries.py`` as at git revision ``rev``, with that revision's
+    ``store.py``, as modules of their own (the domain modules are today's)."""
+    import types
+    modules = {}
+    for name in ("store", "queries"):
+        path = f"services/reporting/{name}.py"
+        source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout
+        module = types.ModuleType(f"before_{name}")
+        module.__file__ = f"{rev}:{path}"
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+        modules[name] = module
+    modules["queries"].store = modules["store"]
+    return modules["queries"]
 
 
-def after_monthly(cur, day):
-    cur.execute(AFTER_MONTHLY, {"d": day, "next": _month_after(day)})
-    return cur.fetchall()
-
-
-def starts_monthly(cur, first, last):
-    m1 = first if first.day == 1 else _month_after(first)
-    m2 = _month_after(last) if _month_after(last) - dt.timedelta(days=1) == last \
-        else last.replace(day=1)
-    if m1 >= m2:
-        m1 = m2 = last + dt.timedelta(days=1)
-    cur.execute(STARTS_MONTHLY, {"f": first, "l": last, "m1": m1, "m2": m2})
-    return cur.fetchall()
-
-
-def whatif(dsn, today, repeat=30):
-    """Timings in this process (no RPC) of the slow figures as they are and as they
-    would be with a monthly roll-up of coverage_changes, a covering index, or the
-    benefit payments summed in SQL. Everything is rolled back."""
-    from services.reporting import queries, store
+def whatif(dsn, today, before_rev=BEFORE, repeat=30):
+    """p50 in this process (no RPC) of each figure as the code of ``before_rev``
+    computed it and as the working tree's code does, on the same seeded tables and
+    in one snapshot; fails if the two give different figures."""
+    from services.reporting import queries
     from services.reporting.domain.figures import load_reference
+    try:
+        before = load_before(before_rev)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        print(f"--- what if: no code of {before_rev} to compare with ({exc})")
+        return
     reference = load_reference()
     conn = psycopg2.connect(dsn, options="-c search_path=reporting",
                             cursor_factory=psycopg2.extras.RealDictCursor)
-    year_first, as_of = dt.date(today.year, 1, 1), dt.date(2025, 6, 30)
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    year, month = dt.date(today.year, 1, 1), (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    figures = [
+        ("coverage()", "coverage", (reference,)),
+        ("coverage(as_of=2025-06-30)", "coverage", (reference, dt.date(2025, 6, 30))),
+        ("coverage(as_of=2020-01-01)", "coverage", (reference, dt.date(2020, 1, 1))),
+        ("coverage(province_code=42)", "coverage", (reference, None, "42")),
+        (f"target_progress({today.year})", "target_progress", (reference, today.year)),
+        (f"target_progress({today.year}, province_code=42)", "target_progress",
+         (reference, today.year, "42")),
+        (f"benefits_summary({today.year})", "benefits_summary", (year, today.replace(day=1))),
+        (f"benefits_summary({today.year}, province_code=79)", "benefits_summary",
+         (year, today.replace(day=1), "79")),
+        (f"benefits_summary({month:%Y-%m})", "benefits_summary", (month, month)),
+    ]
 
-    def p50(call):
-        call()
+    def p50(call, cur):
+        call(cur)
         times = []
         for _ in range(repeat):
             started = time.perf_counter()
-            call()
+            call(cur)
             times.append(time.perf_counter() - started)
         return percentile(times, 50) * 1000
 
-    def same(a, b):
-        key = lambda rows: sorted((r["province_code"], r["scheme"], int(list(r.values())[2]))
-                                  for r in rows)
-        assert key(a) == key(b), "the roll-up gives other figures"
-
-    original = {"starts_between": store.starts_between,
-                "coverage_changes_after": store.coverage_changes_after,
-                "benefit_payments": store.benefit_payments}
-
-    national_payments = (
-        "SELECT month, 'VN'::char(2) AS province_code, kind, sum(payments)::bigint AS payments,"
-        " sum(amount)::bigint AS amount FROM benefit_payments WHERE month BETWEEN %s AND %s"
-        " GROUP BY month, kind")
-
-    def payments_grouped(cur, first, last):
-        cur.execute(national_payments, (first, last))
-        return cur.fetchall()
-
-    def target_progress():
-        return queries.target_progress(cur, reference, today.year)
-
-    year_months = (year_first, today.replace(day=1))
-    results = {}
+    results = []
     try:
         with conn.cursor() as cur:
-            results["coverage_changes_after(2025-06-30), SQL"] = [
-                ("as is", p50(lambda: store.coverage_changes_after(cur, as_of)))]
-            results[f"starts_between({year_first}, {today}), SQL"] = [
-                ("as is", p50(lambda: store.starts_between(cur, year_first, today)))]
-            results["coverage(as_of=2025-06-30), in process"] = [
-                ("as is", p50(lambda: queries.coverage(cur, reference, as_of)))]
-            results[f"target_progress({today.year}), in process"] = [
-                ("as is", p50(lambda: queries.target_progress(cur, reference, today.year)))]
-            results[f"benefits_summary({today.year}), in process"] = [
-                ("as is", p50(lambda: queries.benefits_summary(cur, *year_months)))]
-            started = time.perf_counter()
-            cur.execute(MONTHLY_ROLLUP)
-            rollup_seconds = time.perf_counter() - started
-            same(after_monthly(cur, as_of), store.coverage_changes_after(cur, as_of))
-            same(starts_monthly(cur, year_first, today), store.starts_between(cur, year_first, today))
-            results["coverage_changes_after(2025-06-30), SQL"].append(
-                ("monthly roll-up", p50(lambda: after_monthly(cur, as_of))))
-            results[f"starts_between({year_first}, {today}), SQL"].append(
-                ("monthly roll-up", p50(lambda: starts_monthly(cur, year_first, today))))
-            store.coverage_changes_after = after_monthly
-            results["coverage(as_of=2025-06-30), in process"].append(
-                ("monthly roll-up", p50(lambda: queries.coverage(cur, reference, as_of))))
-            store.coverage_changes_after = original["coverage_changes_after"]
-            store.starts_between = starts_monthly
-            store.coverage_changes_after = after_monthly
-            results[f"target_progress({today.year}), in process"].append(
-                ("monthly roll-up", p50(target_progress)))
-            store.starts_between = original["starts_between"]
-            store.coverage_changes_after = original["coverage_changes_after"]
-            store.benefit_payments = payments_grouped
-            results[f"benefits_summary({today.year}), in process"].append(
-                ("summed per month and kind in SQL", p50(
-                    lambda: queries.benefits_summary(cur, *year_months))))
-            store.benefit_payments = original["benefit_payments"]
-            started = time.perf_counter()
-            cur.execute("CREATE INDEX bench_cover ON coverage_changes (day)"
-                        " INCLUDE (province_code, scheme, starts, ends)")
-            index_seconds = time.perf_counter() - started
-            results["coverage_changes_after(2025-06-30), SQL"].append(
-                ("covering index", p50(lambda: store.coverage_changes_after(cur, as_of))))
-            results[f"starts_between({year_first}, {today}), SQL"].append(
-                ("covering index", p50(lambda: store.starts_between(cur, year_first, today))))
+            for label, name, args in figures:
+                old = lambda c, f=getattr(before, name), a=args: f(c, *a)  # noqa: E731
+                new = lambda c, f=getattr(queries, name), a=args: f(c, *a)  # noqa: E731
+                same = json.dumps(old(cur), default=str) == json.dumps(new(cur), default=str)
+                results.append((label, p50(old, cur), p50(new, cur), same))
     finally:
-        for name in ("starts_between", "coverage_changes_after", "benefit_payments"):
-            setattr(store, name, original[name])
         conn.rollback()
         conn.close()
-    print(f"--- what if (p50 of {repeat}, in this process, no RPC; all rolled back)")
-    print(f"monthly roll-up of coverage_changes built in {rollup_seconds:.1f} s; covering index"
-          f" (day) INCLUDE (province_code, scheme, starts, ends) built in {index_seconds:.1f} s")
-    for label, variants in results.items():
-        print(f"{label:48} " + " | ".join(f"{name} {value:.1f} ms" for name, value in variants))
+    print(f"--- what if: the code of {before_rev} against the working tree's (p50 of {repeat},"
+          " in this process, no RPC, one snapshot)")
+    print(f"{'figure':52} {'before':>9} {'now':>9}  same figures")
+    for label, old_ms, new_ms, same in results:
+        print(f"{label:52} {old_ms:6.1f} ms {new_ms:6.1f} ms  {'yes' if same else 'NO'}")
+    if not all(same for *_, same in results):
+        raise SystemExit("what if: the working tree's figures differ from those of " + before_rev)
 
 
 # -- main -------------------------------------------------------------------------
@@ -866,7 +843,11 @@ def main():
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--whatif", action="store_true",
-                        help="time a monthly roll-up, a covering index, payments summed in SQL")
+                        help="time the figures as the code of --before computed them against"
+                             " the working tree's, and check they are the same")
+    parser.add_argument("--before", default=BEFORE, metavar="REV",
+                        help=f"git revision to compare with (default {BEFORE}, before the"
+                             " monthly roll-up)")
     args = parser.parse_args()
     today = today_in()
     workdir = ROOT / "var" / "bench-reporting"
@@ -894,7 +875,7 @@ def main():
         if args.profile:
             profile(dsn, today)
         if args.whatif:
-            whatif(dsn, today)
+            whatif(dsn, today, args.before)
 
     bare_p50, bare_p99 = percentile(bare["lags"], 50), percentile(bare["lags"], 99)
     up50, up99 = percentile(lag["upper"], 50), percentile(lag["upper"], 99)
