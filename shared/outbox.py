@@ -8,6 +8,7 @@ exchange ``<service>.events`` (topic, durable), routing key = event type,
 JSON body, persistent.
 """
 import datetime as dt
+import functools
 import json
 import logging
 import struct
@@ -73,6 +74,16 @@ def _shortstr(text):
     return bytes((len(raw),)) + raw
 
 
+@functools.lru_cache(maxsize=1024)
+def _method_frame(channel_id, exchange, routing_key, mandatory):
+    method = (struct.pack(">HHH", 60, 40, 0) + _shortstr(exchange) + _shortstr(routing_key)
+              + (b"\x01" if mandatory else b"\x00"))
+    return struct.pack(">BHI", 1, channel_id, len(method)) + method + FRAME_END
+
+
+PROPERTIES = _shortstr(CONTENT_TYPE) + _shortstr(CONTENT_ENCODING) + b"\x02"
+
+
 def publish_frames(channel_id, exchange, routing_key, body, message_id, mandatory=True):
     """The three AMQP frames of one persistent ``basic.publish``, as bytes.
 
@@ -82,13 +93,12 @@ def publish_frames(channel_id, exchange, routing_key, body, message_id, mandator
     two), built without its per-message machinery: a relay batch is then one
     socket write. ``body``: bytes that fit in one frame.
     """
-    method = (struct.pack(">HHH", 60, 40, 0) + _shortstr(exchange) + _shortstr(routing_key)
-              + (b"\x01" if mandatory else b"\x00"))
-    header = (struct.pack(">HHQH", 60, 0, len(body), PROPERTY_FLAGS) + _shortstr(CONTENT_TYPE)
-              + _shortstr(CONTENT_ENCODING) + b"\x02" + _shortstr(message_id))
+    message_id = _shortstr(message_id)
+    header_size = 14 + len(PROPERTIES) + len(message_id)
     return b"".join((
-        struct.pack(">BHI", 1, channel_id, len(method)), method, FRAME_END,
-        struct.pack(">BHI", 2, channel_id, len(header)), header, FRAME_END,
+        _method_frame(channel_id, exchange, routing_key, mandatory),
+        struct.pack(">BHIHHQH", 2, channel_id, header_size, 60, 0, len(body), PROPERTY_FLAGS),
+        PROPERTIES, message_id, FRAME_END,
         struct.pack(">BHI", 3, channel_id, len(body)), body, FRAME_END))
 
 
@@ -105,6 +115,7 @@ class ConfirmingPublisher:
         self.confirm_timeout = confirm_timeout
         self.connection = None
         self.channel = None
+        self.unrouted = Unrouted()      # what this relay learnt of types nobody consumes
 
     def _open(self):
         self.connection = Connection(self.amqp_uri)
@@ -192,11 +203,67 @@ class ConfirmingPublisher:
         self.connection = self.channel = None
 
 
+DUE_COLUMNS = ("id", "event_id", "exchange", "event_type", "body")
 SELECT_DUE = """
 SELECT id, event_id, exchange, event_type, body::text AS body FROM outbox
  WHERE sent_at IS NULL AND next_attempt_at <= now()
  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 """
+
+
+class Unrouted:
+    """What a relay knows of event types no queue is bound to.
+
+    The broker returns an event nobody is bound to (``mandatory``). A
+    consumer that starts after its publisher has not bound its queue yet, so
+    such an event is kept and tried again; but a type that nobody consumes at
+    all (a contract event for outside systems that are not there) would then
+    be published over and over. So, per (exchange, event type):
+
+    - the first event returned is retried as a *probe*, after 2, 4, 8 ... 60 s;
+      the other events of the type wait (``next_attempt_at``) without being
+      published, and are released at once when a probe gets through;
+    - once the type has been unroutable for ``give_up_seconds``, its events
+      are recorded as unrouted instead of waiting: ``sent_at`` set,
+      ``last_error`` says so. Probes go on (at most a minute apart), so a
+      consumer that binds later gets the events written from then on.
+    """
+
+    def __init__(self, give_up_seconds=60.0):
+        self.give_up_seconds = give_up_seconds
+        self.types = {}           # (exchange, type) -> {"since", "probe_at", "failures"}
+
+    def plan(self, rows, now):
+        """Split due rows into (to publish, to defer, to give up)."""
+        publish, defer, give_up, probing = [], [], [], set()
+        for row in rows:
+            key = (row["exchange"], row["event_type"])
+            known = self.types.get(key)
+            if known is None:
+                publish.append(row)
+            elif now >= known["probe_at"] and key not in probing:
+                probing.add(key)
+                publish.append(row)
+            elif now - known["since"] >= self.give_up_seconds:
+                give_up.append(row)
+            else:
+                defer.append(row)
+        return publish, defer, give_up
+
+    def returned(self, keys, now):
+        for key in keys:
+            known = self.types.setdefault(key, {"since": now, "failures": 0})
+            known["failures"] += 1
+            known["probe_at"] = now + min(2 ** known["failures"], 60)
+
+    def routed(self, keys):
+        """Types that got through: True if any of them was known unroutable."""
+        return [key for key in keys if self.types.pop(key, None) is not None]
+
+    def wait_seconds(self, key, now):
+        """How long an event of an unroutable type waits before it is looked at again."""
+        known = self.types[key]
+        return max(0.0, min(known["probe_at"], known["since"] + self.give_up_seconds) - now)
 
 
 def relay_once(pool, publisher, batch_size):
@@ -207,33 +274,56 @@ def relay_once(pool, publisher, batch_size):
     relay per schema work at a time so events leave in the order they were
     written. A crash after publishing and before the commit leaves the rows
     unsent: they go again with the same event_id and consumers' inboxes
-    absorb the duplicate.
+    absorb the duplicate. Events no queue is bound to: ``Unrouted``.
     """
+    unrouted = publisher.unrouted
     with pool.transaction() as cur:
         cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s)) AS locked",
                     ("vss-outbox-relay:" + pool.schema,))
         if not cur.fetchone()["locked"]:
             return 0
-        cur.execute(SELECT_DUE, (batch_size,))
-        rows = cur.fetchall()
+        with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
+            plain.execute(SELECT_DUE, (batch_size,))   # tuples: thousands of rows a second
+            rows = [dict(zip(DUE_COLUMNS, row)) for row in plain.fetchall()]
         if not rows:
             return 0
+        now = time.monotonic()
+        publish, defer, give_up = unrouted.plan(rows, now)
         returned = publisher.publish(
-            [(r["event_id"], r["exchange"], r["event_type"], r["body"]) for r in rows])
-        sent = [r["id"] for r in rows if str(r["event_id"]) not in returned]
-        unrouted = [r["id"] for r in rows if str(r["event_id"]) in returned]
+            [(r["event_id"], r["exchange"], r["event_type"], r["body"]) for r in publish])
+        sent = [r for r in publish if str(r["event_id"]) not in returned]
+        bounced = [r for r in publish if str(r["event_id"]) in returned]
         cur.execute("UPDATE outbox SET sent_at = now(), attempts = attempts + 1"
-                    " WHERE id = ANY(%s)", (sent,))
-        if unrouted:
-            # Nobody is bound yet: keep the row and try again later, backing
-            # off to at most five minutes between attempts.
-            cur.execute(
-                "UPDATE outbox SET attempts = attempts + 1,"
-                " next_attempt_at = now() + least(power(2, attempts), 300) * interval '1 second',"
-                " last_error = 'unroutable: no queue bound to this event type'"
-                " WHERE id = ANY(%s)", (unrouted,))
-            log.warning("outbox: %d event(s) unroutable, will retry", len(unrouted))
+                    " WHERE id = ANY(%s)", ([r["id"] for r in sent],))
+        for exchange, event_type in unrouted.routed({(r["exchange"], r["event_type"]) for r in sent}):
+            # a queue is bound now: what waited for it goes in the next pass
+            cur.execute("UPDATE outbox SET next_attempt_at = now() WHERE sent_at IS NULL"
+                        " AND exchange = %s AND event_type = %s", (exchange, event_type))
+        unrouted.returned({(r["exchange"], r["event_type"]) for r in bounced}, now)
+        waiting = [(r["id"], unrouted.wait_seconds((r["exchange"], r["event_type"]), now))
+                   for r in bounced + defer]
+        if waiting:
+            _defer(cur, waiting, [r["id"] for r in bounced])
+        if give_up:
+            cur.execute("UPDATE outbox SET sent_at = now(), last_error = %s WHERE id = ANY(%s)",
+                        (f"unroutable: no queue was bound to this event type for"
+                         f" {unrouted.give_up_seconds:g} s; not published",
+                         [r["id"] for r in give_up]))
+        if bounced or give_up:
+            log.warning("outbox: %d event(s) unroutable (kept to retry), %d given up",
+                        len(bounced), len(give_up))
         return len(rows)
+
+
+def _defer(cur, waiting, bounced_ids):
+    """Rows ``(id, seconds)`` wait that long; those of ``bounced_ids`` count an attempt."""
+    bounced = cur.mogrify("%s", (bounced_ids,)).decode()
+    psycopg2.extras.execute_values(
+        cur, "UPDATE outbox o SET next_attempt_at = now() + w.wait * interval '1 second',"
+        f" attempts = o.attempts + (o.id = ANY({bounced}::bigint[]))::int,"
+        " last_error = 'unroutable: no queue bound to this event type'"
+        " FROM (VALUES %s) AS w (id, wait) WHERE o.id = w.id",
+        waiting, template="(%s::bigint, %s::float8)", page_size=len(waiting))
 
 
 def backlog(cur):
@@ -262,6 +352,8 @@ class OutboxRelay(DependencyProvider):
         self.batch_size = int(settings.get("batch_size", 500))
         self.poll_seconds = float(settings.get("poll_seconds", 1.0))
         self.publisher = ConfirmingPublisher(config["AMQP_URI"])
+        self.publisher.unrouted.give_up_seconds = float(
+            settings.get("unroutable_give_up_seconds", 60))
         self._wake = threading.Event()
         self._running = False
 

@@ -198,3 +198,55 @@ def test_pool_recovers_when_the_server_drops_its_connections(database_dsn, schem
         cur.execute("SELECT 1 AS ok")
         assert cur.fetchone()["ok"] == 1
     pool.close()
+
+
+def outbox_rows(pool):
+    with pool.transaction() as cur:
+        cur.execute("SELECT event_id::text AS event_id, sent_at IS NOT NULL AS sent, attempts,"
+                    " last_error, next_attempt_at > now() AS later FROM outbox ORDER BY id")
+        return cur.fetchall()
+
+
+def test_a_type_nobody_consumes_is_probed_by_one_event_and_the_rest_wait(pool, amqp_uri):
+    exchange, queue = f"late-{uuid.uuid4().hex[:8]}.events", f"late-{uuid.uuid4().hex[:8]}"
+    publisher = ConfirmingPublisher(amqp_uri)
+    first = write_events(pool, exchange, 3)
+    assert relay_once(pool, publisher, 100) == 3            # all three tried: nobody bound
+    later = write_events(pool, exchange, 5)
+    with pool.transaction() as cur:                         # make everything due now
+        cur.execute("UPDATE outbox SET next_attempt_at = now()")
+    assert relay_once(pool, publisher, 100) == 8
+    rows = {r["event_id"]: r for r in outbox_rows(pool)}
+    # not the probe's turn yet: nothing published, everything waits, nothing given up
+    assert all(not r["sent"] and r["later"] for r in rows.values())
+    assert [rows[i]["attempts"] for i in later] == [0] * 5
+    # a consumer binds; at the probe's time one event goes first and releases the rest
+    with Connection(amqp_uri) as conn:
+        conn.default_channel.queue_declare(queue, durable=True, auto_delete=False)
+        conn.default_channel.queue_bind(queue, exchange, "#")
+    try:
+        publisher.unrouted.types[(exchange, "work")]["probe_at"] = 0
+        with pool.transaction() as cur:
+            cur.execute("UPDATE outbox SET next_attempt_at = now()"
+                        " WHERE event_id = %s", (first[0],))
+        assert relay_once(pool, publisher, 100) == 1
+        assert relay_once(pool, publisher, 100) == 7
+        assert unsent(pool) == 0
+        assert sorted(json.loads(b)["event_id"] for b in drain(amqp_uri, queue)) \
+            == sorted(first + later)
+    finally:
+        with Connection(amqp_uri) as conn:
+            conn.default_channel.queue_delete(queue)
+
+
+def test_events_of_a_type_nobody_consumes_are_given_up_after_the_window(pool, amqp_uri):
+    publisher = ConfirmingPublisher(amqp_uri)
+    publisher.unrouted.give_up_seconds = 0
+    write_events(pool, f"nobody-{uuid.uuid4().hex[:8]}.events", 3)
+    assert relay_once(pool, publisher, 100) == 3
+    with pool.transaction() as cur:
+        cur.execute("UPDATE outbox SET next_attempt_at = now()")
+    relay_once(pool, publisher, 100)
+    rows = outbox_rows(pool)
+    assert unsent(pool) == 0
+    assert all(r["sent"] and "not published" in r["last_error"] for r in rows)
