@@ -657,19 +657,21 @@ def explain(dsn, today):
     from services.reporting import queries, store
     year_first = dt.date(today.year, 1, 1)
     ha_tinh, phu_tho = queries.codes_of({"42"}), queries.codes_of({"25"})
+    # what target_progress asks for, for the seeded targets (see SEED_TARGETS)
+    campaign = (dt.date(today.year, 10, 1), min(dt.date(today.year, 11, 30), today))
+    campaign2 = (dt.date(today.year, 9, 1), min(dt.date(today.year, 9, 30), today))
+    baseline = year_first - dt.timedelta(days=1)
+    target_sums = ([(year_first, today), campaign, campaign2], [today, baseline])
     statements = [
-        ("participant_counts() (every coverage, target_progress once)", store.participant_counts, ()),
+        ("participant_counts() (every coverage, target_progress once)", store.participant_counts,
+         ()),
         ("coverage_changes_after(2025-06-30) (coverage as_of)", store.coverage_changes_after,
          (dt.date(2025, 6, 30),)),
-        (f"starts_between({year_first}, {today}) (target_progress, once per range)",
-         store.starts_between, (year_first, today)),
-        (f"starts_between({year_first}, {today}, codes of 42) (target_progress of a province)",
-         store.starts_between, (year_first, today, ha_tinh)),
-        (f"coverage_changes_after({year_first - dt.timedelta(days=1)}) (target_progress, the"
-         " rate targets' baseline)", store.coverage_changes_after,
-         (year_first - dt.timedelta(days=1),)),
-        (f"coverage_changes_after({today}) (target_progress, the rate targets today)",
-         store.coverage_changes_after, (today,)),
+        (f"coverage_sums: the starts {year_first}..{today}, {campaign[0]}..{today},"
+         f" {campaign2[0]}..{campaign2[1]}, the changes after {today} and {baseline}"
+         " (target_progress, one statement)", store.coverage_sums, target_sums),
+        ("coverage_sums, the same for the codes of 42 (target_progress of a province)",
+         store.coverage_sums, target_sums + (ha_tinh,)),
         (f"benefit_payments({today.year}) (benefits_summary)", store.benefit_payments,
          (year_first, today.replace(day=1))),
         (f"benefit_payments({today.year}, codes of 25) (benefits_summary of a province)",

@@ -117,9 +117,11 @@ def breakdown(cur, province_code, scheme=None):
             for (commune, s, group), n in sorted(totals.items()) if n]
 
 
-def _starts(cur, first, last, codes=None):
+def _start_figures(rows):
+    """``{(province of today, scheme): new starts}`` from stored ``(code, scheme, n)``
+    rows, with the derived ``social_insurance`` and the national rows."""
     counts = defaultdict(int)
-    for code, scheme, starts in store.starts_between(cur, first, last, codes):
+    for code, scheme, starts in rows:
         counts[(today_unit(code), scheme)] += starts
     for province in {p for p, _ in counts}:
         counts[(province, "social_insurance")] = sum(counts.get((province, s), 0) for s in SI_PARTS)
@@ -128,16 +130,31 @@ def _starts(cur, first, last, codes=None):
     return counts
 
 
+def _starts(cur, first, last, codes=None):
+    return _start_figures(store.starts_between(cur, first, last, codes))
+
+
 def target_progress(cur, reference, year, province_code=None, as_of=None):
     as_of = as_of or today_in()
     targets = store.targets(cur, year, province_code)
-    # only the provinces with targets are read; today's counts and the denominators once
+    # only the provinces with targets are read (every code when one is national)
     codes = _codes_for({t["province_code"] for t in targets})
+    # the date ranges and days the targets need, all read in one statement
+    ranges, days = [], []
+    for target in targets:
+        until = min(target["ends_on"], as_of)
+        if target["measure"] == "new_participants":
+            if until >= target["starts_on"]:
+                ranges.append((target["starts_on"], until))
+        else:
+            days += [until, target["starts_on"] - dt.timedelta(days=1)]
+    starts_in, changes_after = store.coverage_sums(cur, ranges, days, codes) \
+        if ranges or days else ({}, {})
+    # today's counts and the denominators once, when a rate target asks for them
     current = _memo(lambda: _current(cur, codes))
     denominators = _memo(lambda: all_denominators(cur, reference))
-    # targets share their date ranges (a year, a campaign): each range is read once
-    starts = _memo(lambda first, last: _starts(cur, first, last, codes))
-    counts_on = _memo(lambda day: _figures(current(), store.coverage_changes_after(cur, day, codes)))
+    starts = _memo(lambda first, last: _start_figures(starts_in.get((first, last), [])))
+    counts_on = _memo(lambda day: _figures(current(), changes_after.get(day, [])))
 
     def rate(day, key):
         """The coverage rate ``coverage(as_of=day)`` shows for ``key``; None without a row."""

@@ -176,45 +176,74 @@ def _spans(first, end):
     return m1, m2, runs
 
 
-DAY_RUN = """
+NET = "starts + resumed + moved_in - ends - moved_out"
+CAUSES = "starts, ends, resumed, moved_in, moved_out"
+SUMS = """
+SELECT province_code, scheme, {sums} FROM (
+  SELECT province_code, scheme, month, NULL::date AS day, {causes} FROM coverage_monthly
+   WHERE month >= %(month_lo)s AND (%(month_hi)s::date IS NULL OR month < %(month_hi)s)
+     AND {codes}
   UNION ALL
-  SELECT province_code, scheme, %(sign{i})s * ({column}) FROM coverage_changes
-   WHERE day >= %(lo{i})s AND (%(hi{i})s::date IS NULL OR day < %(hi{i})s) AND {codes}"""
-SUM_OVER_DAYS = """
-SELECT province_code, scheme, sum(n)::bigint AS n FROM (
-  SELECT province_code, scheme, {column} AS n FROM coverage_monthly
-   WHERE month >= %(m1)s AND (%(m2)s::date IS NULL OR month < %(m2)s) AND {codes}""" + \
-    DAY_RUN.replace("{i}", "0") + DAY_RUN.replace("{i}", "1") + """
+  SELECT province_code, scheme, NULL::date, day, {causes} FROM coverage_changes
+   WHERE ({days}) AND {codes}
 ) x GROUP BY province_code, scheme"""
 
 
-def _sum_over_days(cur, column, first, end, codes):
-    """``(province_code, scheme, sum of column)`` over the days ``first`` <= day < ``end``
-    (``end`` None: no end), read from ``coverage_monthly`` for whole months."""
-    m1, m2, runs = _spans(first, end)
-    params = {"m1": m1, "m2": m2, "c": _codes(codes)}
-    for i in range(2):
-        lo, hi, sign = runs[i] if i < len(runs) else (None, None, 0)
-        params.update({f"lo{i}": lo, f"hi{i}": hi, f"sign{i}": sign})
-    return _tuples(cur, SUM_OVER_DAYS.format(column=column, codes=CODES), params)
+def _sums(cur, requests, codes):
+    """One list of ``(province_code, scheme, sum)`` per request ``(column, first, end)``:
+    the column summed over the days ``first`` <= day < ``end`` (``end`` None: no end),
+    all in one statement that reads each row once. Whole months come from
+    ``coverage_monthly``, the rest from ``coverage_changes`` (see ``_spans``)."""
+    if not requests:
+        return []
+    params, sums, days, lows, highs = {"c": _codes(codes)}, [], [], [], []
+    for i, (column, first, end) in enumerate(requests):
+        m1, m2, runs = _spans(first, end)
+        cases = []
+        if m1 is not None:
+            params.update({f"m1_{i}": m1, f"m2_{i}": m2})
+            lows.append(m1)
+            highs.append(m2)
+            cases.append(f"WHEN month >= %(m1_{i})s AND (%(m2_{i})s::date IS NULL"
+                         f" OR month < %(m2_{i})s) THEN {column}")
+        for j, (lo, hi, sign) in enumerate(runs):
+            params.update({f"lo_{i}_{j}": lo, f"hi_{i}_{j}": hi})
+            run = f"day >= %(lo_{i}_{j})s AND (%(hi_{i}_{j})s::date IS NULL OR day < %(hi_{i}_{j})s)"
+            days.append(f"({run})")
+            cases.append(f"WHEN {run} THEN {'-' if sign < 0 else ''}({column})")
+        sums.append(f"coalesce(sum(CASE {' '.join(cases)} END), 0)::bigint")
+    params["month_lo"] = min(lows) if lows else None
+    params["month_hi"] = None if not highs or None in highs else max(highs)
+    rows = _tuples(cur, SUMS.format(sums=", ".join(sums), causes=CAUSES, codes=CODES,
+                                    days=" OR ".join(days) or "false"), params)
+    return [[(row[0], row[1], row[2 + i]) for row in rows] for i in range(len(requests))]
+
+
+def coverage_sums(cur, starts=(), after=(), codes=None):
+    """In one statement: the new starts dated ``first``..``last`` for each ``(first,
+    last)`` in ``starts``, and the net changes dated after each day in ``after`` (to go
+    back from now), of the province codes ``codes`` (stored codes, old or new) or of
+    all. Returns two dicts of lists of ``(province_code, scheme, n)``, keyed by range
+    and by day (an empty range, or the calendar's last day, has no entry: no rows)."""
+    starts = [r for r in dict.fromkeys(starts) if r[0] <= r[1]]
+    after = [d for d in dict.fromkeys(after) if d < dt.date.max]
+    requests = [("starts", first, None if last == dt.date.max else last + dt.timedelta(days=1))
+                for first, last in starts] + \
+        [(NET, day + dt.timedelta(days=1), None) for day in after]
+    results = _sums(cur, requests, codes)
+    return dict(zip(starts, results[:len(starts)])), dict(zip(after, results[len(starts):]))
 
 
 def coverage_changes_after(cur, day, codes=None):
     """``(province_code, scheme, net)``: net changes dated after ``day`` (to go back from
     now), of the province codes ``codes`` (stored codes, old or new) or of all."""
-    if day == dt.date.max:
-        return []
-    return _sum_over_days(cur, "starts + resumed + moved_in - ends - moved_out",
-                          day + dt.timedelta(days=1), None, codes)
+    return coverage_sums(cur, after=[day], codes=codes)[1].get(day, [])
 
 
 def starts_between(cur, first, last, codes=None):
     """``(province_code, scheme, starts)``: new starts dated ``first``..``last``, of the
     province codes ``codes`` or of all."""
-    if last < first:
-        return []
-    return _sum_over_days(cur, "starts", first,
-                          None if last == dt.date.max else last + dt.timedelta(days=1), codes)
+    return coverage_sums(cur, starts=[(first, last)], codes=codes)[0].get((first, last), [])
 
 
 def denominators(cur):

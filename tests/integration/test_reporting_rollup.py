@@ -202,6 +202,27 @@ def test_new_starts_over_any_range_equal_a_direct_count(pool):
                 starts[(today_unit(code), scheme)] += n
             assert {k: n for k, n in starts.items() if n} == direct_starts(effects, first, last), \
                 (first, last)
+        # target_progress asks for every range and day at once: one statement, the same sums
+        days = days_to_check()
+        by_range, by_day = store.coverage_sums(cur, ranges + [(TODAY, FIRST)], days)
+        assert by_range.get((TODAY, FIRST), []) == []  # an empty range
+        bounded = [r for r in ranges if r[1].year < 9999]  # ranges alone, all with an end
+        assert {r: sorted(x for x in v if x[2]) for r, v in store.coverage_sums(cur, bounded)[0].items()} \
+            == {r: sorted(x for x in v if x[2]) for r, v in by_range.items() if r in bounded}
+        for first, last in ranges:
+            starts = Counter()
+            for code, scheme, n in by_range.get((first, last), []):
+                starts[(today_unit(code), scheme)] += n
+            assert {k: n for k, n in starts.items() if n} == direct_starts(effects, first, last), \
+                (first, last)
+        now = direct_count(effects, None)
+        for day in days:
+            net = Counter()
+            for code, scheme, n in by_day.get(day, []):
+                net[(today_unit(code), scheme)] += n
+            then = direct_count(effects, day)
+            expected = {k: now.get(k, 0) - then.get(k, 0) for k in set(now) | set(then)}
+            assert {k: n for k, n in net.items() if n} == {k: n for k, n in expected.items() if n}, day
 
 
 def test_target_progress_reads_the_figures_coverage_shows(pool):
