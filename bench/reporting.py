@@ -661,17 +661,17 @@ def explain(dsn, today):
     campaign = (dt.date(today.year, 10, 1), min(dt.date(today.year, 11, 30), today))
     campaign2 = (dt.date(today.year, 9, 1), min(dt.date(today.year, 9, 30), today))
     baseline = year_first - dt.timedelta(days=1)
-    target_sums = ([(year_first, today), campaign, campaign2], [today, baseline])
+    ranges, days = [(year_first, today), campaign, campaign2], [today, baseline]
     statements = [
-        ("participant_counts() (every coverage, target_progress once)", store.participant_counts,
-         ()),
-        ("coverage_changes_after(2025-06-30) (coverage as_of)", store.coverage_changes_after,
-         (dt.date(2025, 6, 30),)),
+        ("participant_counts() (coverage now)", store.participant_counts, ()),
+        ("coverage_sums: the changes after 2025-06-30 and the counts now (coverage as_of)",
+         store.coverage_sums, ((), [dt.date(2025, 6, 30)], None, True)),
         (f"coverage_sums: the starts {year_first}..{today}, {campaign[0]}..{today},"
-         f" {campaign2[0]}..{campaign2[1]}, the changes after {today} and {baseline}"
-         " (target_progress, one statement)", store.coverage_sums, target_sums),
+         f" {campaign2[0]}..{campaign2[1]}, the changes after {today} and {baseline}, the"
+         " counts now (target_progress, one statement)", store.coverage_sums,
+         (ranges, days, None, True)),
         ("coverage_sums, the same for the codes of 42 (target_progress of a province)",
-         store.coverage_sums, target_sums + (ha_tinh,)),
+         store.coverage_sums, (ranges, days, ha_tinh, True)),
         (f"benefit_payments({today.year}) (benefits_summary)", store.benefit_payments,
          (year_first, today.replace(day=1))),
         (f"benefit_payments({today.year}, codes of 25) (benefits_summary of a province)",

@@ -35,10 +35,11 @@ def _codes_for(units):
     return None if NATIONAL in units else codes_of(units)
 
 
-def _current(cur, codes=None):
-    """``{(province of today, scheme): count}`` now, as stored (no derived rows)."""
+def _current(rows):
+    """``{(province of today, scheme): count}`` from stored ``(code, scheme, n)`` rows
+    (no derived rows)."""
     counts = defaultdict(int)
-    for code, scheme, n in store.participant_counts(cur, codes):
+    for code, scheme, n in rows:
         counts[(today_unit(code), scheme)] += n
     return counts
 
@@ -64,10 +65,11 @@ def participants(cur, as_of=None, codes=None):
     ``codes``: only the stored province codes these (see ``codes_of``), whose
     provinces' figures are then exact (the national ones are not); None for all.
     """
-    current = _current(cur, codes)
     if as_of is None:
-        return _figures(current)
-    return _figures(current, store.coverage_changes_after(cur, as_of, codes))
+        return _figures(_current(store.participant_counts(cur, codes)))
+    # today's counts and the changes since as_of in one statement: one snapshot
+    _, after, now = store.coverage_sums(cur, after=[as_of], codes=codes, current=True)
+    return _figures(_current(now), after.get(as_of, []))
 
 
 def all_denominators(cur, reference):
@@ -148,11 +150,12 @@ def target_progress(cur, reference, year, province_code=None, as_of=None):
                 ranges.append((target["starts_on"], until))
         else:
             days += [until, target["starts_on"] - dt.timedelta(days=1)]
-    starts_in, changes_after = store.coverage_sums(cur, ranges, days, codes) \
-        if ranges or days else ({}, {})
-    # today's counts and the denominators once, when a rate target asks for them
-    current = _memo(lambda: _current(cur, codes))
-    denominators = _memo(lambda: all_denominators(cur, reference))
+    # (with today's counts when a rate target needs them: one snapshot)
+    starts_in, changes_after, now = store.coverage_sums(cur, ranges, days, codes,
+                                                        current=bool(days)) \
+        if ranges or days else ({}, {}, None)
+    current = _memo(lambda: _current(now))
+    denominators = _memo(lambda: all_denominators(cur, reference))  # once, if asked
     starts = _memo(lambda first, last: _start_figures(starts_in.get((first, last), [])))
     counts_on = _memo(lambda day: _figures(current(), changes_after.get(day, [])))
 

@@ -180,24 +180,34 @@ NET = "starts + resumed + moved_in - ends - moved_out"
 CAUSES = "starts, ends, resumed, moved_in, moved_out"
 SUMS = """
 SELECT province_code, scheme, {sums} FROM (
-  SELECT province_code, scheme, month, NULL::date AS day, {causes} FROM coverage_monthly
+  SELECT province_code, scheme, month, NULL::date AS day, {causes}, NULL::bigint AS participants
+    FROM coverage_monthly
    WHERE month >= %(month_lo)s AND (%(month_hi)s::date IS NULL OR month < %(month_hi)s)
      AND {codes}
   UNION ALL
-  SELECT province_code, scheme, NULL::date, day, {causes} FROM coverage_changes
+  SELECT province_code, scheme, NULL::date, day, {causes}, NULL FROM coverage_changes
    WHERE ({days}) AND {codes}
+  UNION ALL
+  SELECT province_code, scheme, NULL::date, NULL::date, 0, 0, 0, 0, 0, participants
+    FROM participant_counts WHERE %(current)s AND {codes}
 ) x GROUP BY province_code, scheme"""
 
 
-def _sums(cur, requests, codes):
+def _sums(cur, requests, codes, current=False):
     """One list of ``(province_code, scheme, sum)`` per request ``(column, first, end)``:
     the column summed over the days ``first`` <= day < ``end`` (``end`` None: no end),
     all in one statement that reads each row once. Whole months come from
-    ``coverage_monthly``, the rest from ``coverage_changes`` (see ``_spans``)."""
+    ``coverage_monthly``, the rest from ``coverage_changes`` (see ``_spans``).
+    ``current``: one more list last, the participants now (participant_counts), from
+    the same snapshot. Sums of 0 are left out."""
+    requests = list(requests) + ([("participants", None, None)] if current else [])
     if not requests:
         return []
-    params, sums, days, lows, highs = {"c": _codes(codes)}, [], [], [], []
+    params, sums, days, lows, highs = {"c": _codes(codes), "current": current}, [], [], [], []
     for i, (column, first, end) in enumerate(requests):
+        if first is None:  # the participants now
+            sums.append("coalesce(sum(participants), 0)::bigint")
+            continue
         m1, m2, runs = _spans(first, end)
         cases = []
         if m1 is not None:
@@ -216,22 +226,28 @@ def _sums(cur, requests, codes):
     params["month_hi"] = None if not highs or None in highs else max(highs)
     rows = _tuples(cur, SUMS.format(sums=", ".join(sums), causes=CAUSES, codes=CODES,
                                     days=" OR ".join(days) or "false"), params)
-    return [[(row[0], row[1], row[2 + i]) for row in rows] for i in range(len(requests))]
+    # a sum of 0 adds nothing to a figure: left out
+    return [[(row[0], row[1], row[2 + i]) for row in rows if row[2 + i]]
+            for i in range(len(requests))]
 
 
-def coverage_sums(cur, starts=(), after=(), codes=None):
-    """In one statement: the new starts dated ``first``..``last`` for each ``(first,
-    last)`` in ``starts``, and the net changes dated after each day in ``after`` (to go
-    back from now), of the province codes ``codes`` (stored codes, old or new) or of
-    all. Returns two dicts of lists of ``(province_code, scheme, n)``, keyed by range
-    and by day (an empty range, or the calendar's last day, has no entry: no rows)."""
+def coverage_sums(cur, starts=(), after=(), codes=None, current=False):
+    """In one statement, of the province codes ``codes`` (stored codes, old or new) or
+    of all: the new starts dated ``first``..``last`` for each ``(first, last)`` in
+    ``starts``, the net changes dated after each day in ``after`` (to go back from
+    now), and with ``current`` the participants now. Returns ``(by_range, by_day,
+    now)``: lists of ``(province_code, scheme, n)`` keyed by range and by day (an empty
+    range, or the calendar's last day, has no entry: no rows), and the list now (None
+    unless asked)."""
     starts = [r for r in dict.fromkeys(starts) if r[0] <= r[1]]
     after = [d for d in dict.fromkeys(after) if d < dt.date.max]
     requests = [("starts", first, None if last == dt.date.max else last + dt.timedelta(days=1))
                 for first, last in starts] + \
         [(NET, day + dt.timedelta(days=1), None) for day in after]
-    results = _sums(cur, requests, codes)
-    return dict(zip(starts, results[:len(starts)])), dict(zip(after, results[len(starts):]))
+    results = _sums(cur, requests, codes, current)
+    return (dict(zip(starts, results[:len(starts)])),
+            dict(zip(after, results[len(starts):len(requests)])),
+            results[-1] if current else None)
 
 
 def coverage_changes_after(cur, day, codes=None):

@@ -204,7 +204,12 @@ def test_new_starts_over_any_range_equal_a_direct_count(pool):
                 (first, last)
         # target_progress asks for every range and day at once: one statement, the same sums
         days = days_to_check()
-        by_range, by_day = store.coverage_sums(cur, ranges + [(TODAY, FIRST)], days)
+        by_range, by_day, now = store.coverage_sums(cur, ranges + [(TODAY, FIRST)], days,
+                                                    current=True)
+        counted = Counter()
+        for code, scheme, n in now:
+            counted[(today_unit(code), scheme)] += n
+        assert {k: n for k, n in counted.items() if n} == direct_count(effects, None)
         assert by_range.get((TODAY, FIRST), []) == []  # an empty range
         bounded = [r for r in ranges if r[1].year < 9999]  # ranges alone, all with an end
         assert {r: sorted(x for x in v if x[2]) for r, v in store.coverage_sums(cur, bounded)[0].items()} \
