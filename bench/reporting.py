@@ -613,6 +613,18 @@ def timed_calls(method, kwargs, count, budget):
     return times, rows
 
 
+def settle(amqp_uri, load=1.0, seconds=120):
+    """Wait (at most ``seconds``) until reporting's queue is empty and the one-minute
+    load average is under ``load``: query latency is measured on its own, not while
+    the lag phase's backlog, checkpoint or WAL writing are still being worked off."""
+    started = time.time()
+    while time.time() - started < seconds:
+        if queue_depth(amqp_uri) == 0 and os.getloadavg()[0] < load:
+            break
+        time.sleep(2)
+    return time.time() - started
+
+
 def run_queries(amqp_uri, today, count, budget):
     from nameko.standalone.rpc import ClusterRpcProxy
     results = {}
@@ -622,7 +634,8 @@ def run_queries(amqp_uri, today, count, budget):
         for label, name, kwargs in query_list(today):
             results[label] = timed_calls(getattr(rpc.reporting, name), kwargs, count, budget)
         after, _ = timed_calls(rpc.reporting.health, {}, count, budget)
-    return {"health": health + after, "queries": results, "load": load}
+    return {"health": health + after, "queries": results, "load": load,
+            "load_after": os.getloadavg()[0]}
 
 
 # -- diagnostics ------------------------------------------------------------------
@@ -868,8 +881,11 @@ def main():
             print(f"[bench] services lag: {args.rate}/s for {args.seconds} s", flush=True)
             lag = run_service_lag(amqp_uri, args.rate, args.seconds, args.every, args.poll_ms,
                                   processes["reporting"].pid)
-            print(f"[bench] queries: {args.queries} calls each", flush=True)
+            settled = settle(amqp_uri)
+            print(f"[bench] queries: {args.queries} calls each (after {settled:.0f} s for the"
+                  " stream's backlog and the machine to settle)", flush=True)
             queries = run_queries(amqp_uri, today, args.queries, args.query_budget)
+            queries["settled"] = settled
         finally:
             stop_services(workdir / "run")
         if args.explain:
@@ -893,7 +909,8 @@ def main():
           f"max {pub['max_behind'] * 1000:.0f} ms behind schedule); bare published "
           f"{bare['published']['sent']:,} in {bare['published']['seconds']:.1f} s")
     print(f"load (1 min) before: bare stream {bare['load']:.2f}, services stream {lag['load']:.2f},"
-          f" queries {queries['load']:.2f}")
+          f" queries {queries['load']:.2f} (after {queries.get('settled', 0):.0f} s settling;"
+          f" {queries['load_after']:.2f} at their end)")
     print("-- lag, publish to visible                           p50 (ms)  p99 (ms)   n")
     print(f"bare kombu consumer, publish -> consumed          {ms(bare_p50)}  {ms(bare_p99)}"
           f"  {len(bare['lags']):,}")
