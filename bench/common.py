@@ -50,3 +50,17 @@ def synthetic_person(index):
     return {"citizen_id": make_citizen_id(province, sex, year, serial),
             "date_of_birth": dt.date(year, 1 + (index * 7) % 12, 1 + (index * 11) % 28),
             "sex": sex, "province_code": province}
+
+
+BARE_QUEUE = "bench.bare"
+
+
+def declare_bare_queue(amqp_uri):
+    """The plain exchange and queue a bench's bare consumer reads; returns the queue."""
+    from kombu import Connection
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare(BARE_QUEUE, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(BARE_QUEUE, durable=True, auto_delete=False)
+        channel.queue_bind(BARE_QUEUE, BARE_QUEUE, "#")
+    return BARE_QUEUE

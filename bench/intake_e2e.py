@@ -20,10 +20,10 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-from kombu import Connection  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from bench.common import registrations  # noqa: E402
+from bench.common import declare_bare_queue, registrations  # noqa: E402
+from services.reporting.domain.figures import NATIONAL  # noqa: E402
 from deploy.scratch import scratch_environment  # noqa: E402
 from deploy.stack import ROOT, start_services, stop_services, wait_healthy  # noqa: E402
 from shared.config import DEFAULT_CONFIG  # noqa: E402
@@ -43,12 +43,7 @@ def publish_all(amqp_uri, exchange, routing_key, bodies):
 
 
 def run_baseline(dsn, amqp_uri, bodies):
-    queue = "bench.bare"
-    with Connection(amqp_uri) as conn:
-        channel = conn.default_channel
-        channel.exchange_declare("bench.bare", "topic", durable=True, auto_delete=False)
-        channel.queue_declare(queue, durable=True, auto_delete=False)
-        channel.queue_bind(queue, "bench.bare", "#")
+    queue = declare_bare_queue(amqp_uri)
     child = subprocess.Popen([sys.executable, "-m", "bench.bare_consumer", dsn, amqp_uri, queue,
                               str(len(bodies))], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
@@ -60,7 +55,9 @@ def run_baseline(dsn, amqp_uri, bodies):
 
 
 def registered_total(rpc):
-    return sum(r["participants"] for r in rpc.reporting.coverage() if r["scheme"] == "registered")
+    """The national row (the provinces' rows add up to it)."""
+    return sum(r["participants"] for r in rpc.reporting.coverage()
+               if r["scheme"] == "registered" and r["province_code"] == NATIONAL)
 
 
 def run_services(dsn, amqp_uri, bodies, workdir):

@@ -56,9 +56,8 @@ import warnings
 warnings.filterwarnings("ignore")
 
 import psycopg2  # noqa: E402
-from kombu import Connection  # noqa: E402
 
-from bench.common import synthetic_person  # noqa: E402
+from bench.common import declare_bare_queue, synthetic_person  # noqa: E402
 from deploy.scratch import scratch_environment  # noqa: E402
 from deploy.stack import ROOT, start_services, stop_services, wait_healthy  # noqa: E402
 from services.enrolment.domain.cards import hi_group  # noqa: E402
@@ -335,11 +334,7 @@ class Autovacuum(threading.Thread):
         self.backend_pid = None
 
     def run(self):
-        conn = psycopg2.connect(self.dsn)
-        conn.autocommit = True
-        cur = conn.cursor()
-        cur.execute("SELECT pg_backend_pid()")
-        self.backend_pid = cur.fetchone()[0]
+        conn, cur, self.backend_pid = backend(self.dsn)
         cur.execute("SET vacuum_cost_delay = '2ms'")     # autovacuum's own throttle
         while not self.stopping.wait(self.NAPTIME):
             started = time.perf_counter()
@@ -385,11 +380,7 @@ class Tracker(threading.Thread):
         return self.last_index is not None and self.last_index in self.seen
 
     def run(self):
-        conn = psycopg2.connect(self.dsn)
-        conn.autocommit = True
-        cur = conn.cursor()
-        cur.execute("SELECT pg_backend_pid()")
-        self.backend_pid = cur.fetchone()[0]
+        conn, cur, self.backend_pid = backend(self.dsn)
         while not self.stopping.is_set():
             with self.lock:
                 ids = list(itertools.islice(self.pending, POLL_WINDOW))
@@ -514,6 +505,15 @@ class Monitor(threading.Thread):
             self.stopping.wait(1.0)
 
 
+def backend(dsn):
+    """An autocommit connection, its cursor and its server pid (to tell its CPU apart)."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT pg_backend_pid()")
+    return conn, cur, cur.fetchone()[0]
+
+
 def query(dsn, sql, args=()):
     conn = psycopg2.connect(dsn)
     conn.autocommit = True
@@ -534,12 +534,7 @@ def free_port():
 
 
 def run_baseline(dsn, amqp_uri, bodies):
-    queue = "bench.bare"
-    with Connection(amqp_uri) as conn:
-        channel = conn.default_channel
-        channel.exchange_declare("bench.bare", "topic", durable=True, auto_delete=False)
-        channel.queue_declare(queue, durable=True, auto_delete=False)
-        channel.queue_bind(queue, "bench.bare", "#")
+    queue = declare_bare_queue(amqp_uri)
     query(dsn, "CHECKPOINT")
     child = subprocess.Popen([sys.executable, "-m", "bench.bare_batch_consumer", dsn, amqp_uri,
                               queue, str(len(bodies))], cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -135,7 +135,6 @@ def main():
 
         intake.route = timed_route
         STATS.current = batch_key
-        TimedBatch = intake.IntakeBatch
 
         deliveries = [Delivery(body=json.dumps(b).encode(), exchange="enrolment.intake",
                                routing_key=b["event_type"], headers={},
@@ -152,7 +151,7 @@ def main():
                 vacuum_seconds += last_vacuum - pass_started
             batch_started = time.perf_counter()
             before = sum(wall.values())
-            inbox.apply(deliveries[start:start + BATCH], TimedBatch)
+            inbox.apply(deliveries[start:start + BATCH], intake.IntakeBatch)
             wall[batch_key] += (time.perf_counter() - batch_started
                                 - (sum(wall.values()) - before))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started

@@ -257,7 +257,7 @@ class Unrouted:
             known["probe_at"] = now + min(2 ** known["failures"], 60)
 
     def routed(self, keys):
-        """Types that got through: True if any of them was known unroutable."""
+        """Of the types that got through, those that were known unroutable (now forgotten)."""
         return [key for key in keys if self.types.pop(key, None) is not None]
 
     def wait_seconds(self, key, now):
