@@ -68,7 +68,11 @@ def _shape(query):
     return re.sub(r"VALUES \(.*", "VALUES (...)", text)[:90]
 
 
-class TimedCursor(psycopg2.extras.RealDictCursor):
+class TimedCursor(shared.db.Cursor):
+    def flush(self):
+        if self.pending:
+            self.execute("SELECT 1 AS flushed")   # sends them, timed as the statement they ride on
+
     def execute(self, query, vars=None):
         started = time.perf_counter()
         try:

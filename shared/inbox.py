@@ -154,22 +154,47 @@ class EventBatch(Batch):
         self.handlers = handlers
         self.default = default
 
-    def handle(self, uow, delivery):
+    def handle_all(self, uow, deliveries):
+        """Set-wise: every new event's inbox row in one statement, then the
+        handlers of the new ones in delivery order (a re-delivery, or a second
+        copy in the same batch, is not handled again)."""
+        outcomes, accepted = [], []
+        for delivery in deliveries:
+            outcome, body = self._parse(delivery)
+            outcomes.append(outcome)
+            if outcome is ACK:
+                accepted.append((delivery, body))
+        rows, seen = [], set()
+        for delivery, body in accepted:
+            if body["event_id"] not in seen:
+                seen.add(body["event_id"])
+                rows.append((body["event_id"], delivery.routing_key, "applied"))
+        new = record_inbox_many(uow.cursor, rows)
+        for delivery, body in accepted:
+            if body["event_id"] in new:
+                new.discard(body["event_id"])
+                handler = self.handlers.get(delivery.routing_key)
+                if handler is not None:
+                    handler(uow, body)
+                else:
+                    self.default(uow, delivery.routing_key, body)
+            self.accepted(delivery, body)
+        return outcomes
+
+    def accepted(self, delivery, body):
+        """Called for every delivery not dead-lettered, new or re-delivered, in order."""
+
+    def _parse(self, delivery):
+        """``(ACK, body)`` for a usable event, else ``(dead-letter outcome, None)``."""
         try:
             body = json.loads(delivery.body)
         except (ValueError, RecursionError) as exc:
-            return Outcome(dead_letter_reason=f"unparseable: not JSON ({type(exc).__name__})")
+            return Outcome(dead_letter_reason=f"unparseable: not JSON ({type(exc).__name__})"), None
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID \
                 or "\x00" in event_id:
-            return Outcome(dead_letter_reason="unparseable: no usable event_id")
-        handler = self.handlers.get(delivery.routing_key)
-        if handler is None and self.default is None:
+            return Outcome(dead_letter_reason="unparseable: no usable event_id"), None
+        if self.handlers.get(delivery.routing_key) is None and self.default is None:
             return Outcome(dead_letter_reason=f"no handler for {delivery.routing_key!r}",
-                           extra={"event_id": body["event_id"]})
-        if record_inbox(uow.cursor, body["event_id"], delivery.routing_key):
-            if handler is not None:
-                handler(uow, body)
-            else:
-                self.default(uow, delivery.routing_key, body)
-        return ACK
+                           extra={"event_id": body["event_id"]}), None
+        return ACK, body

@@ -14,12 +14,13 @@ import json
 from marshmallow import ValidationError
 
 from services.enrolment import store
-from services.enrolment.register import APPLY_TO_PERSON, apply_person_registered
+from services.enrolment.domain.register import registration_errors
+from services.enrolment.register import APPLY_TO_PERSON, apply_person_registered, occurred_on
 from services.enrolment.schemas import PAYLOAD_SCHEMAS
 from services.enrolment.state import RegisterState
 from shared.consumer import Outcome
 from shared.envelope import (EVENT_ID, Unparseable, body_fingerprint, coded, parse_envelope,
-                             parse_json_object, reasons_from)
+                             parse_json_object, reasons_from, today_in)
 from shared.inbox import Batch, record_inbox, record_inbox_many
 from shared.metrics import INTAKE
 
@@ -56,9 +57,17 @@ def handle_intake(uow, deliveries):
         if item.event_id in new and item.event_id not in seen:
             seen.add(item.event_id)
             todo.append((index, item))
+    registering = [i for _, i in todo if i.payload is not None and i.event_type == "person.registered"]
     uow.state.prefetch([i.payload["citizen_id"] for _, i in todo if i.payload is not None],
-                       registering=[i.payload["citizen_id"] for _, i in todo
-                                    if i.payload is not None and i.event_type == "person.registered"])
+                       registering=[i.payload["citizen_id"] for i in registering])
+    payments = [i.payload for _, i in todo
+                if i.payload is not None and i.event_type == "contribution.paid"]
+    if payments:
+        uow.state.prefetch_payments([(p["citizen_id"], p.get("household_id")) for p in payments],
+                                    min(p["period_start"] for p in payments))
+    uow.state.reserve_si_codes([i.payload for i in registering
+                                if not registration_errors(i.payload, occurred_on(i.envelope),
+                                                           today_in())])
     for index, item in todo:
         body = deliveries[index].body
         if item.envelope is None:   # rejected before reaching the register: inbox row says so

@@ -63,7 +63,8 @@ def replace_card(uow, citizen_id, reason):
         raise NotFound("the participant has no valid card to replace")
     store.supersede_card(cur, card["id"])
     issued_on = today_in()
-    store.insert_card(cur, card, citizen_id, issued_on, f"replacement: {reason}",
+    [card_id] = store.next_ids(cur, "cards_id_seq", 1)
+    store.insert_card(cur, card_id, card, citizen_id, issued_on, f"replacement: {reason}",
                       f"rpc:replace_card:{card['id']}")
     uow.emit("card_issued", {
         "citizen_id": citizen_id, "card_number": card["card_number"],
@@ -92,17 +93,22 @@ def record_month(uow, first_day):
     next_month = (first_day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     last_day = next_month - dt.timedelta(days=1)
     month_text = first_day.strftime("%Y-%m")
-    recorded = already = 0
+    rows, amounts_of = [], {}
     for job in store.employments_in_month(uow.cursor, first_day, last_day):
         try:
             amounts = monthly_contribution(REFERENCE, job["salary"], job["region"], first_day).amounts
         except OutOfRange as exc:
             raise ValidationError({"month": [coded("out_of_range", str(exc))]}) from None
-        row = {"citizen_id": job["citizen_id"], "scheme": "compulsory", "month": first_day,
-               "contribution_wage": amounts["contribution_wage_si"], "amount": amounts["total"],
-               "employment_id": job["id"], "details": json.dumps(amounts),
-               "source_event_id": f"run:{month_text}"}
-        if not store.record_contributions(uow.cursor, [row]):
+        amounts_of[job["id"]] = (job, amounts)
+        rows.append({"citizen_id": job["citizen_id"], "scheme": "compulsory", "month": first_day,
+                     "contribution_wage": amounts["contribution_wage_si"],
+                     "amount": amounts["total"], "employment_id": job["id"],
+                     "details": json.dumps(amounts), "source_event_id": f"run:{month_text}"})
+    new = {key[3] for key in store.insert_contributions(uow.cursor, rows)}
+    recorded = already = 0
+    for row in rows:   # in employment order, as read
+        job, amounts = amounts_of[row["employment_id"]]
+        if job["id"] not in new:
             already += 1
             continue
         recorded += 1

@@ -99,7 +99,7 @@ def _issue_book_once(uow, envelope, person):
 
 def _announce_ended(uow, person, ended, valid_to, reason):
     gone = sorted(ended - uow.state.active_schemes(person["citizen_id"]))
-    groups = store.announced_groups(uow.cursor, person["citizen_id"], gone) if gone else {}
+    groups = uow.state.announced_groups(person["citizen_id"], gone) if gone else {}
     for scheme in gone:
         announce_ended(uow, person, scheme, valid_to, reason, groups.get(scheme))
 
@@ -302,8 +302,8 @@ def apply_contribution_paid(uow, envelope, payload, person):
     return _household_hi_paid(uow, envelope, payload, person)
 
 
-def _already_paid(cur, person, scheme, months):
-    paid = store.months_paid(cur, person["citizen_id"], scheme, months)
+def _already_paid(uow, person, scheme, months):
+    paid = uow.state.months_paid(person["citizen_id"], scheme, months)
     if paid:
         return refuse("period_start", "already_paid", "already paid for "
                       + ", ".join(sorted(m.strftime("%Y-%m") for m in paid)))
@@ -311,14 +311,14 @@ def _already_paid(cur, person, scheme, months):
 
 
 def _voluntary_si_paid(uow, envelope, payload, person):
-    cur, first = uow.cursor, payload["period_start"]
+    first = payload["period_start"]
     if "compulsory_si" in uow.state.active_schemes(person["citizen_id"]):
         return refuse("scheme", "in_compulsory_si",
                       "a person in compulsory SI cannot also pay voluntary SI")
     if _add_years(person["date_of_birth"], 15) > first:
         return refuse("period_start", "too_young", "voluntary SI is from the age of 15")
     group = payload["support_group"] or "other"
-    used = store.supported_months(cur, person["citizen_id"])
+    used = uow.state.supported_months(person["citizen_id"])
     priced, reasons = _priced(voluntary_si, payload["declared_income"], payload["months"], group,
                               first, used)
     if reasons:
@@ -329,7 +329,7 @@ def _voluntary_si_paid(uow, envelope, payload, person):
     reasons = (_amount_errors(payload["amount_paid"], priced.amounts["total_payable"],
                               f"{payload['months']} months at {payload['declared_income']:,} VND,"
                               f" support group {group}{limited}")
-               or _already_paid(cur, person, "voluntary_si", months))
+               or _already_paid(uow, person, "voluntary_si", months))
     if reasons:
         return reasons
     _record_voluntary_si(uow, envelope, person, months, payload["declared_income"], priced,
@@ -339,7 +339,7 @@ def _voluntary_si_paid(uow, envelope, payload, person):
 
 def _record_voluntary_si(uow, envelope, person, months, income, priced, channel, details):
     """Voluntary SI months paid: contributions, coverage, the book, contribution_recorded."""
-    cur, amounts = uow.cursor, priced.amounts
+    amounts = priced.amounts
     supported = amounts["supported_months"]
     rows = [{"citizen_id": person["citizen_id"], "scheme": "voluntary_si", "month": month,
              "contribution_wage": income,
@@ -348,7 +348,7 @@ def _record_voluntary_si(uow, envelope, person, months, income, priced, channel,
              "channel": channel, "details": json.dumps(details, ensure_ascii=False),
              "source_event_id": envelope["event_id"]}
             for n, month in enumerate(months)]
-    store.record_contributions(cur, rows)
+    uow.state.record_contributions(rows)
     last_day = _months(months[-1], 2)[1] - dt.timedelta(days=1)
     _extend_paid_cover(uow, envelope, person, "voluntary_si", None, months[0], last_day)
     _issue_book_once(uow, envelope, person)
@@ -357,8 +357,8 @@ def _record_voluntary_si(uow, envelope, person, months, income, priced, channel,
 
 
 def _household_hi_paid(uow, envelope, payload, person):
-    cur, first = uow.cursor, payload["period_start"]
-    position = store.household_members_paying(cur, payload["household_id"], first,
+    first = payload["period_start"]
+    position = uow.state.household_members_paying(payload["household_id"], first,
                                               person["citizen_id"]) + 1
     priced, reasons = _priced(household_hi, position, payload["months"], first)
     if reasons:
@@ -367,7 +367,7 @@ def _household_hi_paid(uow, envelope, payload, person):
     months = _months(first, payload["months"])
     reasons = (_amount_errors(payload["amount_paid"], member["total"],
                               f"household member {position} for {payload['months']} months")
-               or _already_paid(cur, person, "household_hi", months))
+               or _already_paid(uow, person, "household_hi", months))
     if reasons:
         return reasons
     validity, reasons = _validity(occurred_on(envelope), payload["months"], person, "household",
@@ -379,7 +379,7 @@ def _household_hi_paid(uow, envelope, payload, person):
              "amount": member["monthly"], "household_id": payload["household_id"],
              "household_position": position, "channel": payload["channel"],
              "source_event_id": envelope["event_id"]} for month in months]
-    store.record_contributions(cur, rows)
+    uow.state.record_contributions(rows)
     _cover_health(uow, envelope, person, "GD", level, validity, "household")
     _contribution_events(uow, person, rows, "household_hi")
     return None
@@ -450,7 +450,7 @@ def apply_sponsorship_granted(uow, envelope, grant, person):
         priced, reasons = _priced(household_hi, 1, 12, granted_on, date_field="occurred_at")
     else:
         priced, reasons = _priced(voluntary_si, poverty_line, grant["months"], "other", granted_on,
-                                  store.supported_months(cur, person["citizen_id"]),
+                                  uow.state.supported_months(person["citizen_id"]),
                                   date_field="occurred_at")
     if reasons:
         return reasons
@@ -479,13 +479,12 @@ def apply_sponsorship_granted(uow, envelope, grant, person):
 
 
 def _sponsored_voluntary_si(uow, envelope, person, grant, priced, income, granted_on):
-    cur = uow.cursor
     if "compulsory_si" in uow.state.active_schemes(person["citizen_id"]):
         return refuse("citizen_id", "in_compulsory_si",
                       "a person in compulsory SI cannot also pay voluntary SI")
     first = granted_on.replace(day=1)
     months = _months(first, grant["months"])
-    reasons = _already_paid(cur, person, "voluntary_si", months)
+    reasons = _already_paid(uow, person, "voluntary_si", months)
     if reasons:
         return reasons
     _record_voluntary_si(uow, envelope, person, months, income, priced, "sponsor",

@@ -14,12 +14,14 @@ The rows it holds are the batch's to change: the people are locked
 ``FOR UPDATE`` until the transaction ends, so nothing else (the lapse sweep
 skips locked people, RPC corrections lock the person) changes them meanwhile.
 """
-import psycopg2.extras
+import datetime as dt
 
 from services.enrolment import store
 
 CARD_COLUMNS = "id, card_number, group_code, benefit_level, valid_from, valid_to, employment_id"
 JOB_COLUMNS = "id, citizen_id, employer_code, region, group_code, start_date"
+COVERAGE_COLUMNS = "id, scheme, group_code, valid_from, valid_to, status, employment_id, announced"
+ONE_DAY = dt.timedelta(days=1)
 UNREAD = object()
 
 
@@ -27,12 +29,20 @@ class RegisterState:
     def __init__(self, cur):
         self.cur = cur
         self.people = {}        # citizen_id -> locked row (None: not registered)
-        self._active = {}       # citizen_id -> set of schemes with an active coverage
+        self._covers = {}       # citizen_id -> the person's coverage rows (dicts), by id
         self._card = {}         # citizen_id -> the valid card or None
         self._last_end = {}     # citizen_id -> max(valid_to) over the person's cards
         self._jobs = {}         # citizen_id -> open employments
         self._book = {}         # citizen_id -> has a book
         self._held = {}         # citizen_id -> has held events
+        self._ids = {}          # sequence -> ids taken from it and not used yet
+        self._si_codes = {}     # citizen_id -> SI code drawn for its registration
+        # voluntary SI and household HI payments (prefetch_payments): months paid
+        # from ``_paid_from`` on, per (citizen_id, scheme); months with state support
+        # per citizen; household HI payers per (household_id, month)
+        self._paid_from = None
+        self._paid, self._supported, self._household = {}, {}, {}
+        self._block = {}        # sequence -> how many to take next time
 
     # ---- reading a batch's people at once
 
@@ -49,7 +59,7 @@ class RegisterState:
                 self.people[cid] = found.get(cid)
             known = sorted(found)
             for cid in ids:
-                self._active[cid], self._card[cid], self._last_end[cid] = set(), None, None
+                self._covers[cid], self._card[cid], self._last_end[cid] = [], None, None
                 self._jobs[cid], self._book[cid] = [], False
             if known:
                 self._read_known(known)
@@ -62,10 +72,10 @@ class RegisterState:
 
     def _read_known(self, ids):
         cur = self.cur
-        cur.execute("SELECT DISTINCT citizen_id, scheme FROM coverages"
-                    " WHERE citizen_id = ANY(%s::char(12)[]) AND status = 'active'", (ids,))
+        cur.execute(f"SELECT citizen_id, {COVERAGE_COLUMNS} FROM coverages"
+                    " WHERE citizen_id = ANY(%s::char(12)[]) ORDER BY id", (ids,))
         for row in cur.fetchall():
-            self._active[row["citizen_id"]].add(row["scheme"])
+            self._covers[row.pop("citizen_id")].append(row)
         cur.execute(f"SELECT citizen_id, status, {CARD_COLUMNS} FROM cards"
                     " WHERE citizen_id = ANY(%s::char(12)[])", (ids,))
         for row in cur.fetchall():
@@ -86,6 +96,86 @@ class RegisterState:
         if citizen_id not in self.people:
             self.prefetch([citizen_id])
 
+    def next_id(self, sequence):
+        """An id from ``sequence``, taken in blocks (8, 16, ... 256 at a time) so
+        that rows can be inserted with their id, deferred. Unused ids are a gap
+        in the sequence, as a rolled-back insert leaves."""
+        ids = self._ids.get(sequence)
+        if not ids:
+            size = self._block.get(sequence, 64)
+            self._block[sequence] = min(size * 2, 256)
+            ids = self._ids[sequence] = store.next_ids(self.cur, sequence, size)
+            ids.reverse()
+        return ids.pop()
+
+    # ---- voluntary SI and household HI payments
+
+    def prefetch_payments(self, payments, first_month):
+        """Read, in one statement, what the rules ask about these payers' earlier
+        payments: ``payments`` are ``(citizen_id, household_id)`` pairs; months
+        from ``first_month`` on are read (earlier ones are asked of the database)."""
+        citizens = sorted({cid for cid, _ in payments} - set(self._supported))
+        households = sorted({hh for _, hh in payments if hh} - {hh for hh, _ in self._household})
+        if not citizens and not households:
+            return
+        if self._paid_from is not None and first_month < self._paid_from:
+            return      # read once per batch, from one month
+        self._paid_from = first_month
+        self.cur.execute(
+            "SELECT 'paid' AS kind, citizen_id, scheme, month, NULL::text AS household_id,"
+            "  0::bigint AS n FROM contributions WHERE citizen_id = ANY(%(c)s::char(12)[])"
+            "  AND scheme IN ('voluntary_si', 'household_hi') AND month >= %(m)s"
+            " UNION ALL SELECT 'supported', citizen_id, NULL, NULL, NULL, count(*)"
+            "  FROM contributions WHERE citizen_id = ANY(%(c)s::char(12)[])"
+            "  AND scheme = 'voluntary_si' AND state_support > 0 GROUP BY citizen_id"
+            " UNION ALL SELECT 'household', citizen_id, NULL, month, household_id, 0"
+            "  FROM contributions WHERE household_id = ANY(%(h)s) AND scheme = 'household_hi'"
+            "  AND month >= %(m)s",
+            {"c": citizens, "h": households, "m": first_month})
+        for cid in citizens:
+            self._supported[cid] = 0
+            self._paid[(cid, "voluntary_si")], self._paid[(cid, "household_hi")] = set(), set()
+        for hh in households:
+            self._household[(hh, None)] = set()     # marks the household as read
+        for row in self.cur.fetchall():
+            if row["kind"] == "paid":
+                self._paid[(row["citizen_id"], row["scheme"])].add(row["month"])
+            elif row["kind"] == "supported":
+                self._supported[row["citizen_id"]] = row["n"]
+            else:
+                self._household.setdefault((row["household_id"], row["month"]), set()).add(
+                    row["citizen_id"])
+
+    def months_paid(self, citizen_id, scheme, months):
+        known = self._paid.get((citizen_id, scheme))
+        if known is None or min(months) < self._paid_from:
+            return store.months_paid(self.cur, citizen_id, scheme, months)
+        return [month for month in months if month in known]
+
+    def supported_months(self, citizen_id):
+        if citizen_id not in self._supported:
+            return store.supported_months(self.cur, citizen_id)
+        return self._supported[citizen_id]
+
+    def household_members_paying(self, household_id, month, excluding):
+        if (household_id, None) not in self._household or month < self._paid_from:
+            return store.household_members_paying(self.cur, household_id, month, excluding)
+        return len(self._household.get((household_id, month), set()) - {excluding})
+
+    def record_contributions(self, rows):
+        """Voluntary SI or household HI months paid (callers checked ``months_paid``)."""
+        store.record_contributions(self.cur, rows)
+        for row in rows:
+            cid, scheme, month = row["citizen_id"], row["scheme"], row["month"]
+            if (cid, scheme) in self._paid:
+                self._paid[(cid, scheme)].add(month)
+            if scheme == "voluntary_si" and row.get("state_support", 0) > 0 \
+                    and cid in self._supported:
+                self._supported[cid] += 1
+            household = row.get("household_id")
+            if scheme == "household_hi" and household and (household, None) in self._household:
+                self._household.setdefault((household, month), set()).add(cid)
+
     # ---- people
 
     def person(self, citizen_id):
@@ -93,14 +183,34 @@ class RegisterState:
         self._ensure(citizen_id)
         return self.people[citizen_id]
 
+    def reserve_si_codes(self, people):
+        """Draw, in one statement and in order, the SI codes of the registrations
+        ``people`` (payloads) that will insert: citizen ids not on the register,
+        first of the batch. A code drawn and not used is a gap in the serial."""
+        wanted = []
+        for person in people:
+            cid = person["citizen_id"]
+            self._ensure(cid)
+            if self.people[cid] is None and cid not in self._si_codes:
+                self._si_codes[cid] = None
+                wanted.append(person)
+        codes = store.take_si_serials(self.cur, [p["province_code"] for p in wanted])
+        for person, code in zip(wanted, codes):
+            self._si_codes[person["citizen_id"]] = code
+
     def register(self, person, registered_on, event_id):
         """Insert the person; returns the SI code, or None if the citizen id is taken."""
-        row = store.insert_person(self.cur, person, registered_on, event_id)
+        cid = person["citizen_id"]
+        if self.people.get(cid) is not None:
+            return None
+        code = self._si_codes.pop(cid, None)
+        if code is not None and code[:2] != person["province_code"]:
+            code = None     # not the registration it was drawn for
+        row = store.insert_person(self.cur, person, registered_on, event_id, si_code=code)
         if row is None:
             return None
-        cid = person["citizen_id"]
         self.people[cid] = row
-        self._active[cid], self._card[cid], self._last_end[cid] = set(), None, None
+        self._covers[cid], self._card[cid], self._last_end[cid] = [], None, None
         self._jobs[cid], self._book[cid] = [], False
         return row["si_code"]
 
@@ -128,34 +238,76 @@ class RegisterState:
 
     def active_schemes(self, citizen_id):
         self._ensure(citizen_id)
-        if self._active.get(citizen_id) is None:
-            self._active[citizen_id] = store.active_schemes(self.cur, citizen_id)
-        return set(self._active[citizen_id])
+        return {row["scheme"] for row in self._covers[citizen_id] if row["status"] == "active"}
+
+    def announced_groups(self, citizen_id, schemes):
+        """``{scheme: group}``: the HI group each stay in ``schemes`` was announced
+        with (the latest announced period of the scheme)."""
+        self._ensure(citizen_id)
+        groups = {}
+        for row in self._covers[citizen_id]:      # by id: the last one wins
+            if row["announced"] and row["scheme"] in schemes:
+                groups[row["scheme"]] = row["group_code"].strip() if row["group_code"] else None
+        return groups
 
     def insert_coverages(self, rows):
         """Open active coverages: ``(citizen_id, scheme, group_code, valid_from,
-        employment_id, source_event_id, announced)`` rows, in one statement."""
-        psycopg2.extras.execute_values(
-            self.cur, "INSERT INTO coverages (citizen_id, scheme, group_code, valid_from,"
-            " employment_id, source_event_id, announced) VALUES %s", rows)
-        for row in rows:
-            self._ensure(row[0])
-            if self._active.get(row[0]) is not None:
-                self._active[row[0]].add(row[1])
+        employment_id, source_event_id, announced)`` rows, in one deferred statement."""
+        with_ids = [(self.next_id("coverages_id_seq"),) + tuple(row) for row in rows]
+        store.defer_values(
+            self.cur, "INSERT INTO coverages (id, citizen_id, scheme, group_code, valid_from,"
+            " employment_id, source_event_id, announced) VALUES %s", with_ids)
+        for row in with_ids:
+            self._ensure(row[1])
+            self._covers[row[1]].append({
+                "id": row[0], "scheme": row[2], "group_code": row[3], "valid_from": row[4],
+                "valid_to": None, "status": "active", "employment_id": row[5],
+                "announced": row[7]})
 
     def end_coverages(self, citizen_id, valid_to, employment_id=None):
-        ended = store.end_coverages(self.cur, citizen_id, valid_to, employment_id)
+        """End the active coverages (of one employment, or all); returns the schemes ended."""
+        self._ensure(citizen_id)
+        ended = [row for row in self._covers[citizen_id] if row["status"] == "active"
+                 and (employment_id is None or row["employment_id"] == employment_id)]
         if ended:
-            self._active[citizen_id] = None     # read again when asked
-        return ended
+            store.end_coverages_by_id(self.cur, [row["id"] for row in ended], valid_to)
+        for row in ended:
+            row["status"], row["valid_to"] = "ended", valid_to
+        return {row["scheme"] for row in ended}
 
     def extend_or_open_coverage(self, citizen_id, scheme, group_code, valid_from, valid_to,
                                 event_id, announce):
-        resumed = store.extend_or_open_coverage(self.cur, citizen_id, scheme, group_code,
-                                                valid_from, valid_to, event_id, announce)
-        if self._active.get(citizen_id) is not None:
-            self._active[citizen_id].add(scheme)
-        return resumed
+        """Paid cover of ``scheme`` to ``valid_to`` (``store.extend_or_open_coverage``
+        says how); returns whether a lapsed period was taken up again."""
+        self._ensure(citizen_id)
+        rows = [row for row in self._covers[citizen_id]
+                if row["scheme"] == scheme and row["employment_id"] is None]
+        group = group_code.strip() if group_code else None
+        candidates = [row for row in rows if row["valid_from"] <= valid_from
+                      and row["valid_to"] is not None and row["valid_to"] >= valid_from - ONE_DAY
+                      and (row["group_code"].strip() if row["group_code"] else None) == group]
+        if candidates:
+            target = max(candidates, key=lambda row: (row["valid_to"], row["id"]))
+            resumed = target["status"] == "ended"
+            target["valid_to"] = max(target["valid_to"], valid_to)
+            target["status"], target["announced"] = "active", target["announced"] or announce
+            store.extend_coverage(self.cur, target["id"], target["valid_to"], target["announced"])
+            return resumed
+        # a period that ended before this one starts is over; a later one (paid ahead) stays
+        closed = [row for row in rows if row["status"] == "active"
+                  and row["valid_to"] is not None and row["valid_to"] < valid_from]
+        if closed:
+            store.close_coverages(self.cur, [row["id"] for row in closed])
+        for row in closed:
+            row["status"] = "ended"
+        coverage_id = self.next_id("coverages_id_seq")
+        store.open_paid_coverage(self.cur, coverage_id, citizen_id, scheme, group_code,
+                                 valid_from, valid_to, event_id, announce)
+        self._covers[citizen_id].append({
+            "id": coverage_id, "scheme": scheme, "group_code": group_code,
+            "valid_from": valid_from, "valid_to": valid_to, "status": "active",
+            "employment_id": None, "announced": announce})
+        return False
 
     # ---- cards and books
 
@@ -171,7 +323,8 @@ class RegisterState:
 
     def insert_card(self, citizen_id, card, issued_on, reason, event_id):
         """The new card is the person's valid one (supersede the old one first)."""
-        card_id = store.insert_card(self.cur, card, citizen_id, issued_on, reason, event_id)
+        card_id = self.next_id("cards_id_seq")
+        store.insert_card(self.cur, card_id, card, citizen_id, issued_on, reason, event_id)
         self._ensure(citizen_id)
         self._card[citizen_id] = {"id": card_id, **{k: card.get(k) for k in (
             "card_number", "group_code", "benefit_level", "valid_from", "valid_to",
@@ -197,7 +350,8 @@ class RegisterState:
         if self._book[citizen_id]:
             return False
         self._book[citizen_id] = True
-        return store.issue_book(self.cur, citizen_id, book_number, issued_on)
+        store.issue_book(self.cur, citizen_id, book_number, issued_on)
+        return True
 
     # ---- employments
 
@@ -215,8 +369,9 @@ class RegisterState:
     def start_employment(self, citizen_id, employer_code, region, group_code, start_date,
                          monthly_salary, event_id):
         """The employment and its first salary, in one statement; returns its id."""
-        employment_id = store.insert_employment_with_salary(
-            self.cur, citizen_id, employer_code, region, group_code, start_date, monthly_salary,
+        employment_id = self.next_id("employments_id_seq")
+        store.insert_employment_with_salary(
+            self.cur, employment_id, citizen_id, employer_code, region, group_code, start_date, monthly_salary,
             event_id)
         self._ensure(citizen_id)
         self._jobs[citizen_id].append({"id": employment_id, "employer_code": employer_code,

@@ -8,20 +8,63 @@ PERSON_COLUMNS = ("citizen_id, si_code, full_name, date_of_birth, sex, province_
                   " registered_on")
 
 
-def insert_person(cur, person, registered_on, source_event_id):
-    """Insert and return the person's row, or None if the citizen id is taken."""
-    cur.execute(
-        "INSERT INTO people (citizen_id, si_code, full_name, date_of_birth, sex, province_code,"
-        " district_code, commune_code, household_id, ethnic_minority, registered_on,"
-        " source_event_id)"
-        " VALUES (%(citizen_id)s, %(province_code)s"
-        " || lpad(nextval(('si_serial_' || %(province_code)s)::regclass)::text, 8, '0'),"
-        " %(full_name)s, %(date_of_birth)s, %(sex)s, %(province_code)s, %(district_code)s,"
-        " %(commune_code)s, %(household_id)s, %(ethnic_minority)s, %(registered_on)s,"
-        " %(source_event_id)s)"
-        f" ON CONFLICT (citizen_id) DO NOTHING RETURNING {PERSON_COLUMNS}, date_of_death",
-        dict(person, registered_on=registered_on, source_event_id=source_event_id))
+def _defer(cur, sql, params=None):
+    """Run ``sql`` with the next statement (``shared.db.Cursor.defer``): its
+    result is not read. A cursor that cannot defer runs it now."""
+    defer = getattr(cur, "defer", None)
+    if defer is None:
+        cur.execute(sql, params)
+    else:
+        defer(sql, params)
+
+
+def defer_values(cur, sql, rows):
+    """``execute_values`` of ``sql`` (one ``VALUES %s``) over ``rows``, deferred."""
+    if not rows:
+        return
+    width = len(rows[0])
+    template = "(" + ", ".join(["%s"] * width) + ")"
+    values = ",".join(cur.mogrify(template, row).decode() for row in rows)
+    head, tail = sql.split("VALUES %s")
+    _defer(cur, head + "VALUES " + values + tail)   # no parameters: nothing is interpolated
+
+
+def insert_person(cur, person, registered_on, source_event_id, si_code=None):
+    """Insert the person; returns their row.
+
+    With ``si_code`` (from ``take_si_serials``) the insert is deferred and the
+    row built here; the caller knows the citizen id is free (a clash then fails
+    the transaction, as any deferred error does). Without, it runs now, draws
+    the SI serial itself and returns None if the citizen id is taken.
+    """
+    params = dict(person, registered_on=registered_on, source_event_id=source_event_id,
+                  si_code=si_code)
+    columns = ("INSERT INTO people (citizen_id, si_code, full_name, date_of_birth, sex,"
+               " province_code, district_code, commune_code, household_id, ethnic_minority,"
+               " registered_on, source_event_id) VALUES (%(citizen_id)s, ")
+    rest = (" %(full_name)s, %(date_of_birth)s, %(sex)s, %(province_code)s, %(district_code)s,"
+            " %(commune_code)s, %(household_id)s, %(ethnic_minority)s, %(registered_on)s,"
+            " %(source_event_id)s)")
+    if si_code is not None:
+        _defer(cur, columns + "%(si_code)s," + rest, params)
+        row = {name.strip(): params.get(name.strip()) for name in PERSON_COLUMNS.split(",")}
+        return dict(row, status="active", date_of_death=None)
+    cur.execute(columns + "%(province_code)s"
+                " || lpad(nextval(('si_serial_' || %(province_code)s)::regclass)::text, 8, '0'),"
+                + rest + f" ON CONFLICT (citizen_id) DO NOTHING RETURNING {PERSON_COLUMNS},"
+                " date_of_death", params)
     return cur.fetchone()
+
+
+def take_si_serials(cur, province_codes):
+    """SI codes for people about to be registered in ``province_codes`` (one per
+    entry, in order), drawn from each province's serial in one statement."""
+    if not province_codes:
+        return []
+    cur.execute("SELECT p || lpad(nextval(('si_serial_' || p)::regclass)::text, 8, '0') AS si_code"
+                " FROM unnest(%s::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
+                (list(province_codes),))
+    return [row["si_code"] for row in cur.fetchall()]
 
 
 def get_person(cur, citizen_id=None, si_code=None):
@@ -31,7 +74,7 @@ def get_person(cur, citizen_id=None, si_code=None):
 
 
 def insert_rejection(cur, event_id, event_type, source, reasons, body):
-    cur.execute(
+    _defer(cur, 
         "INSERT INTO rejections (event_id, event_type, source, reasons, body)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
         (event_id, event_type, source, json.dumps(reasons, ensure_ascii=False), body))
@@ -62,7 +105,7 @@ def lock_person(cur, citizen_id):
 
 
 def hold_event(cur, event_id, citizen_id, event_type, source, body):
-    cur.execute("INSERT INTO held_events (event_id, citizen_id, event_type, source, body)"
+    _defer(cur, "INSERT INTO held_events (event_id, citizen_id, event_type, source, body)"
                 " VALUES (%s, %s, %s, %s, %s)", (event_id, citizen_id, event_type, source, body))
 
 
@@ -84,7 +127,7 @@ def take_expired_holds(cur, older_than_seconds, limit):
 
 
 def set_inbox_status(cur, event_id, status):
-    cur.execute("UPDATE inbox SET status = %s WHERE event_id = %s", (status, event_id))
+    _defer(cur, "UPDATE inbox SET status = %s WHERE event_id = %s", (status, event_id))
 
 
 def open_employment(cur, citizen_id, employer_code):
@@ -102,24 +145,23 @@ def insert_employment(cur, citizen_id, employer_code, region, group_code, start_
 
 
 def end_employment(cur, employment_id, end_date, reason):
-    cur.execute("UPDATE employments SET end_date = %s, end_reason = %s WHERE id = %s",
+    _defer(cur, "UPDATE employments SET end_date = %s, end_reason = %s WHERE id = %s",
                 (end_date, reason, employment_id))
 
 
-def insert_employment_with_salary(cur, citizen_id, employer_code, region, group_code, start_date,
-                                  monthly_salary, source_event_id):
-    """An employment and its first salary in one statement; returns the employment's id."""
-    cur.execute("WITH e AS (INSERT INTO employments (citizen_id, employer_code, region, group_code,"
-                " start_date) VALUES (%(c)s, %(e)s, %(r)s, %(g)s, %(d)s) RETURNING id)"
-                " INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
-                " source_event_id) SELECT id, %(d)s, %(s)s, %(ev)s FROM e RETURNING employment_id",
-                {"c": citizen_id, "e": employer_code, "r": region, "g": group_code,
-                 "d": start_date, "s": monthly_salary, "ev": source_event_id})
-    return cur.fetchone()["employment_id"]
+def insert_employment_with_salary(cur, employment_id, citizen_id, employer_code, region,
+                                  group_code, start_date, monthly_salary, source_event_id):
+    """Employment ``employment_id`` (from ``next_ids``) and its first salary, deferred."""
+    _defer(cur, "WITH e AS (INSERT INTO employments (id, citizen_id, employer_code, region,"
+           " group_code, start_date) VALUES (%(id)s, %(c)s, %(e)s, %(r)s, %(g)s, %(d)s) RETURNING id)"
+           " INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
+           " source_event_id) SELECT id, %(d)s, %(s)s, %(ev)s FROM e",
+           {"id": employment_id, "c": citizen_id, "e": employer_code, "r": region, "g": group_code,
+            "d": start_date, "s": monthly_salary, "ev": source_event_id})
 
 
 def insert_salary(cur, employment_id, effective_date, monthly_salary, source_event_id):
-    cur.execute("INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
+    _defer(cur, "INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
                 " source_event_id) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (employment_id, effective_date)"
                 " DO UPDATE SET monthly_salary = EXCLUDED.monthly_salary,"
@@ -135,7 +177,7 @@ def active_schemes(cur, citizen_id):
 
 def insert_coverage(cur, citizen_id, scheme, group_code, valid_from, employment_id, source_event_id,
                     announced=False):
-    cur.execute("INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, employment_id,"
+    _defer(cur, "INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, employment_id,"
                 " source_event_id, announced) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (citizen_id, scheme, group_code, valid_from, employment_id, source_event_id, announced))
 
@@ -163,6 +205,27 @@ def end_coverages(cur, citizen_id, valid_to, employment_id=None):
     return {row["scheme"] for row in cur.fetchall()}
 
 
+def end_coverages_by_id(cur, ids, valid_to):
+    _defer(cur, "UPDATE coverages SET status = 'ended', valid_to = %s WHERE id = ANY(%s)",
+           (valid_to, list(ids)))
+
+
+def extend_coverage(cur, coverage_id, valid_to, announced):
+    _defer(cur, "UPDATE coverages SET valid_to = %s, status = 'active', announced = %s"
+           " WHERE id = %s", (valid_to, announced, coverage_id))
+
+
+def close_coverages(cur, ids):
+    _defer(cur, "UPDATE coverages SET status = 'ended' WHERE id = ANY(%s)", (list(ids),))
+
+
+def open_paid_coverage(cur, coverage_id, citizen_id, scheme, group_code, valid_from, valid_to,
+                       event_id, announced):
+    _defer(cur, "INSERT INTO coverages (id, citizen_id, scheme, group_code, valid_from, valid_to,"
+           " source_event_id, announced) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+           (coverage_id, citizen_id, scheme, group_code, valid_from, valid_to, event_id, announced))
+
+
 def end_open_employments(cur, citizen_id, end_date, reason):
     """End every open employment; returns them (employer_code, end_date)."""
     cur.execute("UPDATE employments SET end_date = greatest(start_date, %s), end_reason = %s"
@@ -180,16 +243,15 @@ def other_open_employment(cur, citizen_id, excluding_id):
 
 
 def mark_deceased(cur, citizen_id, date_of_death):
-    cur.execute("UPDATE people SET status = 'deceased', date_of_death = %s WHERE citizen_id = %s",
+    _defer(cur, "UPDATE people SET status = 'deceased', date_of_death = %s WHERE citizen_id = %s",
                 (date_of_death, citizen_id))
 
 
 def issue_book(cur, citizen_id, book_number, issued_on):
-    """True if the person had no book yet and now has one."""
-    cur.execute("INSERT INTO books (citizen_id, book_number, issued_on) VALUES (%s, %s, %s)"
-                " ON CONFLICT (citizen_id) DO NOTHING RETURNING citizen_id",
-                (citizen_id, book_number, issued_on))
-    return cur.fetchone() is not None
+    """Insert the person's book (deferred: the caller knows, with the person
+    locked, that they have none; a book already there stays)."""
+    _defer(cur, "INSERT INTO books (citizen_id, book_number, issued_on) VALUES (%s, %s, %s)"
+           " ON CONFLICT (citizen_id) DO NOTHING", (citizen_id, book_number, issued_on))
 
 
 def coverages_of(cur, citizen_id):
@@ -215,25 +277,31 @@ def last_card_end(cur, citizen_id):
 
 
 def supersede_card(cur, card_id, status="superseded", valid_to=None):
-    cur.execute("UPDATE cards SET status = %s, valid_to = coalesce(%s, valid_to) WHERE id = %s",
+    _defer(cur, "UPDATE cards SET status = %s, valid_to = coalesce(%s, valid_to) WHERE id = %s",
                 (status, valid_to, card_id))
 
 
 def set_card_end(cur, card_id, valid_to):
     """An employment card runs until the employment ends."""
-    cur.execute("UPDATE cards SET valid_to = %s WHERE id = %s", (valid_to, card_id))
+    _defer(cur, "UPDATE cards SET valid_to = %s WHERE id = %s", (valid_to, card_id))
 
 
-def insert_card(cur, card, citizen_id, issued_on, reason, source_event_id):
-    """Returns the new card's id."""
-    cur.execute("INSERT INTO cards (card_number, citizen_id, group_code, benefit_level, valid_from,"
-                " valid_to, issued_on, reason, source_event_id, employment_id)"
-                " VALUES (%(card_number)s, %(citizen_id)s, %(group_code)s, %(benefit_level)s,"
-                " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s,"
-                " %(employment_id)s) RETURNING id",
-                dict(card, citizen_id=citizen_id, issued_on=issued_on, reason=reason,
-                     source_event_id=source_event_id, employment_id=card.get("employment_id")))
-    return cur.fetchone()["id"]
+def insert_card(cur, card_id, card, citizen_id, issued_on, reason, source_event_id):
+    """Insert card ``card_id`` (from ``next_ids(cur, "cards_id_seq", ...)``), deferred."""
+    _defer(cur, "INSERT INTO cards (id, card_number, citizen_id, group_code, benefit_level,"
+           " valid_from, valid_to, issued_on, reason, source_event_id, employment_id)"
+           " VALUES (%(id)s, %(card_number)s, %(citizen_id)s, %(group_code)s, %(benefit_level)s,"
+           " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s,"
+           " %(employment_id)s)",
+           dict(card, id=card_id, citizen_id=citizen_id, issued_on=issued_on, reason=reason,
+                source_event_id=source_event_id, employment_id=card.get("employment_id")))
+
+
+def next_ids(cur, sequence, count):
+    """``count`` ids from ``sequence`` in one statement, ascending."""
+    cur.execute("SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)",
+                (sequence, count))
+    return sorted(row["id"] for row in cur.fetchall())
 
 
 def cards_of(cur, citizen_id):
@@ -255,26 +323,23 @@ def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, val
     """
     params = {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from, "g": group_code,
               "a": announce, "ev": event_id}
+    # One statement, one snapshot: either the target is extended, or (no target)
+    # the periods that ended before this one are closed and a new one inserted.
     cur.execute("WITH target AS (SELECT id, status FROM coverages WHERE citizen_id = %(c)s"
                 "  AND scheme = %(s)s AND employment_id IS NULL AND valid_from <= %(from)s"
                 "  AND valid_to >= %(from)s - 1 AND group_code IS NOT DISTINCT FROM %(g)s"
-                "  ORDER BY valid_to DESC LIMIT 1 FOR UPDATE)"
-                " UPDATE coverages c SET valid_to = greatest(c.valid_to, %(to)s), status = 'active',"
-                "  announced = c.announced OR %(a)s"
-                " FROM target WHERE c.id = target.id"
-                " RETURNING target.status = 'ended' AS resumed", params)
-    row = cur.fetchone()
-    if row:
-        return row["resumed"]
-    # a period that ended before this one starts is over; a later one (paid ahead) stays;
-    # both in one statement: the CTE's UPDATE and the INSERT see the same snapshot
-    cur.execute("WITH closed AS (UPDATE coverages SET status = 'ended' WHERE citizen_id = %(c)s"
+                "  ORDER BY valid_to DESC LIMIT 1 FOR UPDATE),"
+                " extended AS (UPDATE coverages c SET valid_to = greatest(c.valid_to, %(to)s),"
+                "  status = 'active', announced = c.announced OR %(a)s"
+                "  FROM target WHERE c.id = target.id RETURNING target.status = 'ended' AS resumed),"
+                " closed AS (UPDATE coverages SET status = 'ended' WHERE citizen_id = %(c)s"
                 "  AND scheme = %(s)s AND status = 'active' AND employment_id IS NULL"
-                "  AND valid_to < %(from)s)"
-                " INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, valid_to,"
-                " source_event_id, announced) VALUES (%(c)s, %(s)s, %(g)s, %(from)s, %(to)s,"
-                " %(ev)s, %(a)s)", params)
-    return False
+                "  AND valid_to < %(from)s AND NOT EXISTS (SELECT 1 FROM target)),"
+                " opened AS (INSERT INTO coverages (citizen_id, scheme, group_code, valid_from,"
+                "  valid_to, source_event_id, announced) SELECT %(c)s, %(s)s, %(g)s, %(from)s, %(to)s,"
+                "  %(ev)s, %(a)s WHERE NOT EXISTS (SELECT 1 FROM target))"
+                " SELECT coalesce((SELECT resumed FROM extended), false) AS resumed", params)
+    return cur.fetchone()["resumed"]
 
 
 CONTRIBUTION_COLUMNS = ("citizen_id", "scheme", "month", "contribution_wage", "amount",
@@ -286,16 +351,26 @@ CONTRIBUTION_DEFAULTS = {"contribution_wage": None, "state_support": 0, "househo
 
 
 def record_contributions(cur, rows):
-    """Insert contribution months in one statement; returns how many were new
-    (a month is paid once)."""
-    if not rows:
-        return 0
+    """Insert contribution months in one statement, deferred (a month already
+    paid stays as it was: callers check ``months_paid`` first)."""
     values = [tuple(dict(CONTRIBUTION_DEFAULTS, **row)[c] for c in CONTRIBUTION_COLUMNS)
               for row in rows]
+    defer_values(cur, f"INSERT INTO contributions ({', '.join(CONTRIBUTION_COLUMNS)}) VALUES %s"
+                 " ON CONFLICT DO NOTHING", values)
+
+
+def insert_contributions(cur, rows, page_size=1000):
+    """Insert contribution months now; returns the ``(citizen_id, scheme, month,
+    employment_id)`` of those that were new (a month is paid once)."""
+    values = [tuple(dict(CONTRIBUTION_DEFAULTS, **row)[c] for c in CONTRIBUTION_COLUMNS)
+              for row in rows]
+    if not values:
+        return set()
     inserted = psycopg2.extras.execute_values(
         cur, f"INSERT INTO contributions ({', '.join(CONTRIBUTION_COLUMNS)}) VALUES %s"
-        " ON CONFLICT DO NOTHING RETURNING id", values, page_size=len(values), fetch=True)
-    return len(inserted)
+        " ON CONFLICT DO NOTHING RETURNING citizen_id, scheme, month, employment_id", values,
+        page_size=page_size, fetch=True)
+    return {(r["citizen_id"], r["scheme"], r["month"], r["employment_id"]) for r in inserted}
 
 
 def supported_months(cur, citizen_id):
@@ -362,18 +437,18 @@ def programmes(cur):
 
 
 def record_grant(cur, event_id, grant, granted_on):
-    cur.execute("INSERT INTO sponsorships (event_id, programme_code, sponsor, citizen_id, benefit,"
+    _defer(cur, "INSERT INTO sponsorships (event_id, programme_code, sponsor, citizen_id, benefit,"
                 " months, amount, granted_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (event_id, grant["programme_code"], grant["sponsor"], grant["citizen_id"],
                  grant["benefit"], grant["months"], grant["amount"], granted_on))
     books, cards = (1, 0) if grant["benefit"] == "si_book" else (0, 1)
-    cur.execute("UPDATE programmes SET spent = spent + %s, books = books + %s, cards = cards + %s"
+    _defer(cur, "UPDATE programmes SET spent = spent + %s, books = books + %s, cards = cards + %s"
                 " WHERE programme_code = %s", (grant["amount"], books, cards, grant["programme_code"]))
 
 
 def update_person(cur, citizen_id, changes):
     columns = ", ".join(f"{name} = %({name})s" for name in changes)
-    cur.execute(f"UPDATE people SET {columns} WHERE citizen_id = %(citizen_id)s",
+    _defer(cur, f"UPDATE people SET {columns} WHERE citizen_id = %(citizen_id)s",
                 dict(changes, citizen_id=citizen_id))
 
 

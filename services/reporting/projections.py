@@ -4,7 +4,6 @@ Each batch gathers what its events change and writes every aggregate row
 once before the batch's transaction commits, with the inbox rows. The same
 projection replays the archive when the read models are rebuilt.
 """
-import json
 from collections import Counter
 
 from services.reporting import store
@@ -90,13 +89,10 @@ class ProjectionBatch(EventBatch):
     def _project(self, uow, routing_key, body):
         self.projection.apply(routing_key, body)
 
-    def handle(self, uow, delivery):
-        outcome = super().handle(uow, delivery)
-        if not outcome.dead_letter_reason:
-            # a re-delivered event is archived once: the archive is keyed by event_id
-            self.archived.append((json.loads(delivery.body)["event_id"], delivery.exchange,
-                                  delivery.routing_key, delivery.body.decode("utf-8")))
-        return outcome
+    def accepted(self, delivery, body):
+        # a re-delivered event is archived once: the archive is keyed by event_id
+        self.archived.append((body["event_id"], delivery.exchange, delivery.routing_key,
+                              delivery.body.decode("utf-8")))
 
     def before_commit(self, cur):
         self.projection.write(cur)

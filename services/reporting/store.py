@@ -18,6 +18,7 @@ def add_to_counts(cur, deltas):
 def _tuples(cur, sql, params):
     """Rows as plain tuples, in ``cur``'s transaction: aggregates are read by the
     hundred, and a dict per row was most of a figure's time in Python."""
+    getattr(cur, "flush", lambda: None)()   # writes it deferred go first
     with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
         plain.execute(sql, params)
         return plain.fetchall()
