@@ -2,13 +2,13 @@
 over RPC and HTTP (``services/reporting/web.py``)."""
 import datetime as dt
 import inspect
+import json
 from pathlib import Path
-
-from nameko.rpc import rpc
 
 from services.reporting import arguments as args
 from services.reporting import projections, queries, store
 from services.reporting.domain.figures import load_reference, today_unit, year_bounds
+from services.reporting.replies import Answers, Reply, read_model_version, rpc
 from services.reporting.web import ReportingHttp
 from shared.auth import Auth, authorised
 from shared.consumer import consume_batches
@@ -43,6 +43,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
     relay = OutboxRelay()
     auth = Auth()
     metrics = Metrics()
+    answers = Answers()
 
     # only what the read models use (the archive replays them): contributions,
     # cards, books and payments stay off this queue; its own targets_changed too,
@@ -61,16 +62,23 @@ class ReportingService(PlatformRpc, ReportingHttp):
         ``public``: asked over HTTP without a token, where only the province-level
         reports are served (a commune's count by HI group could point at a person).
         """
-        runner = REPORTS.get(name) if not public or name in PUBLIC_REPORTS else None
-        if runner is None:
-            names = PUBLIC_REPORTS if public else sorted(REPORTS)
-            raise NotFound(f"no report {name!r}; reports: {', '.join(names)}")
-        unknown = set(params) - set(list(inspect.signature(runner).parameters)[1:])
-        if unknown:
-            raise ValidationError({key: ["unknown_field: not a parameter of this report"]
-                                   for key in sorted(unknown)})
+        runner = _runner(name, params, public)
         with self.db.transaction() as cur:
             return runner(cur, **params)
+
+    def answer(self, name, params):
+        """``report`` over RPC: a ``Reply`` encoded once, kept in ``answers`` while the
+        read models are unchanged (``services/reporting/replies.py`` says why that is
+        always correct)."""
+        runner = _runner(name, params)
+        key = (name, json.dumps(params, sort_keys=True, default=repr), today_in())
+        with self.db.transaction() as cur:
+            version = read_model_version(cur)  # first: the answer is at least this new
+            reply = self.answers.get(version, key)
+            if reply is not None:
+                return reply
+            rows = runner(cur, **params)
+        return self.answers.put(version, key, Reply(rows))
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
@@ -84,7 +92,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         end of that day; ``coverage_rate`` is a percent, null where the denominator is
         not known.
         """
-        return self.report("coverage", {"as_of": as_of, "province_code": province_code})
+        return self.answer("coverage", {"as_of": as_of, "province_code": province_code})
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
@@ -95,7 +103,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         ``commune_code`` null where the register has none, ``group_code`` the HI group a
         person entered health cover with (null for other schemes).
         """
-        return self.report("breakdown", {"province_code": province_code, "scheme": scheme})
+        return self.answer("breakdown", {"province_code": province_code, "scheme": scheme})
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
@@ -105,7 +113,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         Rows ``{province_code, scheme, measure, name, starts_on, ends_on, target,
         achieved, percent, remaining, expected_by_now, on_pace, as_of}``.
         """
-        return self.report("targets", {"year": year, "province_code": province_code,
+        return self.answer("targets", {"year": year, "province_code": province_code,
                                        "as_of": as_of})
 
     @rpc(expected_exceptions=EXPECTED)
@@ -113,20 +121,20 @@ class ReportingService(PlatformRpc, ReportingHttp):
     def benefits_summary(self, period, province_code=None):
         """Beneficiaries and amounts per kind in ``period`` (``YYYY`` or ``YYYY-MM``) and
         the same period a year before, with the change in percent (planner)."""
-        return self.report("benefits", {"period": period, "province_code": province_code})
+        return self.answer("benefits", {"period": period, "province_code": province_code})
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
     def benefits_by_month(self, year, province_code=None):
         """Beneficiaries and amounts per month and kind of ``year`` and the year before (planner)."""
-        return self.report("benefits_by_month", {"year": year, "province_code": province_code})
+        return self.answer("benefits_by_month", {"year": year, "province_code": province_code})
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("planner")
     def programme_summary(self, programme_code=None):
         """Sponsored programmes: people, cards, books and amount against goals, per
         sponsor and province (planner)."""
-        return self.report("programmes", {"programme_code": programme_code})
+        return self.answer("programmes", {"programme_code": programme_code})
 
     # -- planners' input ------------------------------------------------------
 
@@ -159,6 +167,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
 
         def store_target(uow):
             stored = queries.target_view(store.set_target(uow.cursor, row))
+            store.touch(uow.cursor, {"targets"})  # a new read-model version (replies.Answers)
             uow.emit("targets_changed", stored)
             return stored
         return self._changing(store_target)
@@ -180,7 +189,12 @@ class ReportingService(PlatformRpc, ReportingHttp):
         if not any(row[k] for k in ("population", "labour_force", "working_age_labour_force")):
             args.refuse("population", "required", "at least one figure")
         row["source"] = source.strip()
-        return self._changing(lambda uow: dict(store.set_denominator(uow.cursor, row)))
+
+        def store_denominator(uow):
+            stored = dict(store.set_denominator(uow.cursor, row))
+            store.touch(uow.cursor, {"denominators"})  # a new read-model version (replies.Answers)
+            return stored
+        return self._changing(store_denominator)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("admin", changes_data=True)
@@ -206,6 +220,19 @@ class ReportingService(PlatformRpc, ReportingHttp):
         with self.db.transaction() as cur:
             rows = store.rejection_counts(cur, since)
         return [dict(r, day=r["day"].isoformat()) for r in rows]
+
+
+def _runner(name, params, public=False):
+    """The runner of report ``name``, once ``params`` are known to be its parameters."""
+    runner = REPORTS.get(name) if not public or name in PUBLIC_REPORTS else None
+    if runner is None:
+        names = PUBLIC_REPORTS if public else sorted(REPORTS)
+        raise NotFound(f"no report {name!r}; reports: {', '.join(names)}")
+    unknown = set(params) - PARAMETERS[name]
+    if unknown:
+        raise ValidationError({key: ["unknown_field: not a parameter of this report"]
+                               for key in sorted(unknown)})
+    return runner
 
 
 def _coverage(cur, as_of=None, province_code=None):
@@ -247,3 +274,5 @@ def _programmes(cur, programme_code=None):
 PUBLIC_REPORTS = ("coverage", "targets", "benefits", "benefits_by_month", "programmes")
 REPORTS = {"coverage": _coverage, "breakdown": _breakdown, "targets": _targets, "benefits": _benefits,
            "benefits_by_month": _benefits_by_month, "programmes": _programmes}
+PARAMETERS = {name: set(list(inspect.signature(runner).parameters)[1:])
+              for name, runner in REPORTS.items()}

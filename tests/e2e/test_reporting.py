@@ -216,3 +216,18 @@ def test_breakdown_by_commune_and_hi_group(intake, rpc_as):
         "citizen_id": worker, "employer_code": "DB1", "end_date": "2025-06-30"}))["status"] == "applied"
     eventually(lambda: ("03160", "health", "HC") not in rows())
     assert rows().get(("03160", "health", "TE")) == 1
+
+
+def test_an_answer_asked_again_after_a_planner_s_change_shows_it_at_once(rpc_as):
+    """Answers are kept while the read models are unchanged (services/reporting/replies.py):
+    a target set since is in the very next answer, not a kept one."""
+    planner = rpc_as("planner")
+    year = dt.date.today().year
+    for _ in range(2):  # the second is a kept answer
+        assert not [r for r in planner.reporting.target_progress(year, "94") if r["name"] == "kept"]
+    planner.reporting.set_target(year, "94", "voluntary_si", 7, name="kept")
+    assert [r["target"] for r in planner.reporting.target_progress(year, "94")
+            if r["name"] == "kept"] == [7]
+    planner.reporting.set_target(year, "94", "voluntary_si", 9, name="kept")
+    assert [r["target"] for r in planner.reporting.target_progress(year, "94")
+            if r["name"] == "kept"] == [9]
