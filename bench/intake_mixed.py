@@ -627,8 +627,9 @@ def run_services(dsn, amqp_uri, bodies, workdir, rate, people, profile, autovacu
         if vacuum:
             vacuum.stopping.set()
             result["autovacuum"] = vacuum
-        backends = {row[0] for row in query(
-            dsn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")}
+        backends = {row[0]: row[1] for row in query(
+            dsn, "SELECT pid, application_name FROM pg_stat_activity"
+                 " WHERE datname = current_database()")}
         bench_backends = {tracker.backend_pid: "postgres (bench latency poller)"}
         if vacuum:
             bench_backends[vacuum.backend_pid] = "postgres (autovacuum emulation)"
@@ -702,8 +703,9 @@ def cpu_usage(before, after, pids, backends, bench_backends, seconds):
             usage[names[pid]] += used
         elif pid in bench_backends:
             usage[bench_backends[pid]] += used
-        elif pid in backends:
-            usage["postgres (this database)"] += used
+        elif pid in backends:   # by service: shared.db names its connections vss-<schema>
+            app = backends[pid] if (backends[pid] or "").startswith("vss-") else "this database"
+            usage[f"postgres ({app})"] += used
         elif pid == os.getpid():
             usage["bench (publisher, poller)"] += used
         elif name == "postgres":

@@ -93,6 +93,7 @@ def connect(dsn, schema):
     # Keepalives let a dead server be noticed on an idle connection too.
     return psycopg2.connect(
         dsn, options=f"-c search_path={schema}", cursor_factory=Cursor,
+        application_name=f"vss-{schema}",   # pg_stat_activity tells the services apart
         keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
 
 
