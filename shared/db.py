@@ -91,9 +91,11 @@ class Cursor(psycopg2.extras.RealDictCursor):
 
 def connect(dsn, schema):
     # Keepalives let a dead server be noticed on an idle connection too.
+    # named vss-<schema> (pg_stat_activity tells the services apart) unless the DSN names it
+    named = "application_name" in psycopg2.extensions.parse_dsn(dsn)
     return psycopg2.connect(
         dsn, options=f"-c search_path={schema}", cursor_factory=Cursor,
-        application_name=f"vss-{schema}",   # pg_stat_activity tells the services apart
+        **({} if named else {"application_name": f"vss-{schema}"}),
         keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
 
 

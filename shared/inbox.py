@@ -170,6 +170,8 @@ class EventBatch(Batch):
                 seen.add(body["event_id"])
                 rows.append((body["event_id"], delivery.routing_key, "applied"))
         new = record_inbox_many(uow.cursor, rows)
+        self.prepare(uow, [(delivery.routing_key, body) for delivery, body in accepted
+                           if body["event_id"] in new])
         for delivery, body in accepted:
             if body["event_id"] in new:
                 new.discard(body["event_id"])
@@ -180,6 +182,10 @@ class EventBatch(Batch):
                     self.default(uow, delivery.routing_key, body)
             self.accepted(delivery, body)
         return outcomes
+
+    def prepare(self, uow, events):
+        """Before the handlers: ``events`` are the ``(routing_key, body)`` pairs about
+        to be handled, for reading what they need in one statement."""
 
     def accepted(self, delivery, body):
         """Called for every delivery not dead-lettered, new or re-delivered, in order."""

@@ -167,6 +167,9 @@ def claim_view(claim):
 def stop_for_employment(uow, citizen_id, start_date):
     """A job that starts on or after the claim stops an unemployment benefit from its month;
     months paid since are flagged. (An older job reported late stops nothing.)"""
+    claimants = getattr(uow, "unemployment_claimants", None)   # HistoryBatch.prepare
+    if claimants is not None and citizen_id not in claimants:
+        return
     from_month = start_date.replace(day=1)
     for claim in store.stop_unemployment(uow.cursor, citizen_id, from_month, start_date):
         paid = store.payments_after(uow.cursor, citizen_id, from_month, ["unemployment"])

@@ -1,5 +1,6 @@
 """Benefits' own copy of what it needs, built only from enrolment's events."""
 from services.benefits import claims, store
+from shared.inbox import EventBatch
 from services.benefits.schemas import (
     ContributionRecordedSchema, EmploymentEndedSchema, EmploymentStartedSchema,
     ParticipantDiedSchema, ParticipantRegisteredSchema)
@@ -55,3 +56,17 @@ HANDLERS = {"participant_registered": on_participant_registered,
             "contribution_recorded": on_contribution_recorded,
             "employment_started": on_employment_started,
             "employment_ended": on_employment_ended}
+
+
+class HistoryBatch(EventBatch):
+    """A batch of enrolment's events; reads once which of the people who start a
+    job have an open unemployment claim (only theirs can be stopped)."""
+
+    def __init__(self):
+        super().__init__(HANDLERS)
+
+    def prepare(self, uow, events):
+        starting = {body.get("citizen_id") for key, body in events if key == "employment_started"}
+        starting.discard(None)
+        uow.unemployment_claimants = (store.with_open_unemployment_claim(uow.cursor, starting)
+                                      if starting else set())

@@ -13,7 +13,7 @@ from shared.consumer import consume_batches
 from shared.db import Database
 from shared.envelope import reasons_from, today_in
 from shared.errors import EXPECTED, Conflict, NotFound, ValidationError
-from shared.inbox import EventBatch, EventInbox
+from shared.inbox import EventInbox
 from shared.metrics import Metrics
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.platform import PlatformRpc, check_limit
@@ -53,7 +53,7 @@ class BenefitsService(PlatformRpc):
                      single_active=True)
     def consume_events(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, QUEUE)
-        return inbox.apply(deliveries, lambda: EventBatch(history.HANDLERS))
+        return inbox.apply(deliveries, history.HistoryBatch)
 
     @rpc(expected_exceptions=EXPECTED)
     @authorised("assessor")

@@ -140,6 +140,13 @@ def claims_sharing_account(cur, bank_account, citizen_id):
     return cur.fetchall()
 
 
+def with_open_unemployment_claim(cur, citizen_ids):
+    """Those of ``citizen_ids`` with an open unemployment claim."""
+    cur.execute("SELECT DISTINCT citizen_id FROM claims WHERE citizen_id = ANY(%s::char(12)[])"
+                " AND kind = 'unemployment' AND open", (list(citizen_ids),))
+    return {row["citizen_id"] for row in cur.fetchall()}
+
+
 def stop_unemployment(cur, citizen_id, from_month, started_on):
     """Re-employment on ``started_on`` stops an open unemployment benefit claimed on or
     before that day from ``from_month``; returns the claims stopped."""
