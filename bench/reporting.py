@@ -27,8 +27,15 @@ One scratch database and vhost for the whole run.
    bound is the figure reported; both are printed.
 4. **Queries**: one warm ``ClusterRpcProxy`` (token ``dev-planner-token``), each
    query ``--queries`` times in a row (or until ``--query-budget`` seconds),
-   after 3 warm-up calls; the bare baseline is ``reporting.health()`` (no
-   token, one trivial transaction), measured before and after the queries.
+   after 3 warm-up calls, in two modes: **kept**, repeated calls as served
+   (reporting keeps encoded answers while its read models are unchanged, so all
+   but the first come from there), and **fresh**, where the bench commits a
+   write of ``read_model_clock`` from its own connection before each call,
+   outside the timed interval, so every call computes its figures afresh (what
+   a call sees when a projection batch committed just before it: most calls
+   while events flow). The target is judged on the fresh calls. The bare
+   baseline is ``reporting.health()`` (no token, one trivial transaction),
+   measured before and after the queries, and fresh (after a commit) too.
 
 ``--explain`` prints EXPLAIN ANALYZE of reporting's SQL on the seeded tables;
 ``--profile`` profiles ``services.reporting.queries`` in this process;
@@ -600,12 +607,18 @@ def query_list(today):
     ]
 
 
-def timed_calls(method, kwargs, count, budget):
+def timed_calls(method, kwargs, count, budget, before=None):
+    """``(seconds per call, rows)``; ``before()``, if given, runs before each call (warm-up
+    calls too), outside the timed interval."""
     for _ in range(3):
+        if before:
+            before()
         method(**kwargs)
     times, rows = [], None
     deadline = time.perf_counter() + budget
     while len(times) < count and (len(times) < 20 or time.perf_counter() < deadline):
+        if before:
+            before()
         started = time.perf_counter()
         result = method(**kwargs)
         times.append(time.perf_counter() - started)
@@ -625,17 +638,50 @@ def settle(amqp_uri, load=1.0, seconds=120):
     return time.time() - started
 
 
-def run_queries(amqp_uri, today, count, budget):
+class BatchCommitter:
+    """Commits, from the bench's own connection, what a projection batch commits last: a
+    write of reporting's ``read_model_clock`` (its ``coverage`` row, as ``store.touch``
+    writes it). Reporting keeps encoded answers per read-model version
+    (``services/reporting/replies.py``) and every such commit is a new version, so the
+    call that follows must read and encode its figures afresh: what a call sees when a
+    batch committed just before it, which while events flow is most calls."""
+
+    def __init__(self, dsn):
+        self.conn = connect(dsn, "reporting")  # autocommit: one statement, one commit
+
+    def __call__(self):
+        with self.conn.cursor() as cur:
+            cur.execute("INSERT INTO read_model_clock (name) VALUES ('coverage')"
+                        " ON CONFLICT (name) DO UPDATE SET changed_at = now()")
+
+    def close(self):
+        self.conn.close()
+
+
+def run_queries(amqp_uri, dsn, today, count, budget):
+    """Each query timed twice over RPC: ``kept``, as served (repeated calls, answered from
+    the kept answers once the first has been computed), and ``fresh``, with a committed
+    write of ``read_model_clock`` before each call (outside the timed interval), so that
+    every call reads, computes and encodes its figures. ``health()`` likewise: it keeps
+    no answers, so ``fresh`` there is the cost of the write's commit alone."""
     from nameko.standalone.rpc import ClusterRpcProxy
     results = {}
     load = os.getloadavg()[0]
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120, context_data=PLANNER) as rpc:
-        health, _ = timed_calls(rpc.reporting.health, {}, count, budget)
-        for label, name, kwargs in query_list(today):
-            results[label] = timed_calls(getattr(rpc.reporting, name), kwargs, count, budget)
-        after, _ = timed_calls(rpc.reporting.health, {}, count, budget)
-    return {"health": health + after, "queries": results, "load": load,
-            "load_after": os.getloadavg()[0]}
+    commit = BatchCommitter(dsn)
+    try:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120, context_data=PLANNER) as rpc:
+            health, _ = timed_calls(rpc.reporting.health, {}, count, budget)
+            health_fresh, _ = timed_calls(rpc.reporting.health, {}, count, budget, commit)
+            for label, name, kwargs in query_list(today):
+                method = getattr(rpc.reporting, name)
+                kept, rows = timed_calls(method, kwargs, count, budget)
+                fresh, _ = timed_calls(method, kwargs, count, budget, commit)
+                results[label] = {"kept": kept, "fresh": fresh, "rows": rows}
+            after, _ = timed_calls(rpc.reporting.health, {}, count, budget)
+    finally:
+        commit.close()
+    return {"health": health + after, "health_fresh": health_fresh, "queries": results,
+            "load": load, "load_after": os.getloadavg()[0]}
 
 
 # -- diagnostics ------------------------------------------------------------------
@@ -762,11 +808,11 @@ BEFORE = "6a04371"  # the last revision without the monthly roll-up (issue 5)
 
 def load_before(rev):
     """``services/reporting/queries.py`` as at git revision ``rev``, with that revision's
-    ``store.py``, as modules of their own (the domain modules are today's)."""
+    ``store.py`` and ``domain/figures.py``, as modules of their own."""
     import types
     modules = {}
-    for name in ("store", "queries"):
-        path = f"services/reporting/{name}.py"
+    for name in ("figures", "store", "queries"):
+        path = f"services/reporting/{'domain/' if name == 'figures' else ''}{name}.py"
         source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
                                 capture_output=True, text=True).stdout
         module = types.ModuleType(f"before_{name}")
@@ -774,6 +820,7 @@ def load_before(rev):
         exec(compile(source, module.__file__, "exec"), module.__dict__)
         modules[name] = module
     modules["queries"].store = modules["store"]
+    modules["queries"].figures = modules["figures"]
     return modules["queries"]
 
 
@@ -884,7 +931,7 @@ def main():
             settled = settle(amqp_uri)
             print(f"[bench] queries: {args.queries} calls each (after {settled:.0f} s for the"
                   " stream's backlog and the machine to settle)", flush=True)
-            queries = run_queries(amqp_uri, today, args.queries, args.query_budget)
+            queries = run_queries(amqp_uri, dsn, today, args.queries, args.query_budget)
             queries["settled"] = settled
         finally:
             stop_services(workdir / "run")
@@ -924,19 +971,26 @@ def main():
           f" {lag['polls']} polls; reporting queue max depth {lag['max_depth']:,}; reporting CPU"
           f" {lag['reporting_cpu'] * 100:.0f}% of a core")
     print(f"lag target p99 <= 1 s: {'met' if up99 <= 1.0 else 'MISSED'}")
-    print("-- queries over RPC (warm proxy)                      p50 (ms)  p99 (ms)  x bare p50"
-          "  x bare p99   n  rows")
-    print(f"{'health()  [bare baseline]':50} {ms(h50)}  {ms(h99)}  {1:10.1f}  {1:10.1f}"
-          f"  {len(queries['health'])}")
-    worst = 0.0
-    for label, (times, rows) in queries["queries"].items():
-        p50, p99 = percentile(times, 50), percentile(times, 99)
+    hf50, hf99 = percentile(queries["health_fresh"], 50), percentile(queries["health_fresh"], 99)
+    print("-- queries over RPC (warm proxy); kept: repeated calls, as served (answers kept while"
+          " the read models are unchanged); fresh: a read_model_clock write committed before"
+          " each call (untimed), so each call computes its figures, as after a batch")
+    print(f"{'':42} {'kept p50':>8} {'kept p99':>8} {'fresh p50':>9} {'fresh p99':>9}"
+          f" {'fresh x bare p50':>16} {'p99':>5}    n  rows   (ms)")
+    print(f"{'health()  [bare baseline]':42} {ms(h50)} {ms(h99)} {ms(hf50):>9} {ms(hf99):>9}"
+          f" {1:16.1f} {1:5.1f}  {len(queries['health'])}/{len(queries['health_fresh'])}")
+    worst = worst_kept = 0.0
+    for label, result in queries["queries"].items():
+        kept, fresh = result["kept"], result["fresh"]
+        k50, k99 = percentile(kept, 50), percentile(kept, 99)
+        f50, f99 = percentile(fresh, 50), percentile(fresh, 99)
         if not label.startswith("target_progress") or "province_code" not in label:
-            worst = max(worst, p99)
-        print(f"{label:50} {ms(p50)}  {ms(p99)}  {p50 / h50:10.1f}  {p99 / h99:10.1f}"
-              f"  {len(times)}  {rows}")
-    print(f"query target p99 <= 20 ms (the issue's five): {'met' if worst <= 0.020 else 'MISSED'}"
-          f" (worst p99 {worst * 1000:.1f} ms)")
+            worst, worst_kept = max(worst, f99), max(worst_kept, k99)
+        print(f"{label:42} {ms(k50)} {ms(k99)} {ms(f50):>9} {ms(f99):>9} {f50 / hf50:16.1f}"
+              f" {f99 / hf99:5.1f}  {len(kept)}/{len(fresh)}  {result['rows']}")
+    print(f"query target p99 <= 20 ms (the issue's five), judged on the fresh calls: "
+          f"{'met' if worst <= 0.020 else 'MISSED'} (worst fresh p99 {worst * 1000:.1f} ms;"
+          f" worst kept p99 {worst_kept * 1000:.1f} ms, which is not the verdict)")
     print("=" * 100)
 
 
