@@ -18,7 +18,7 @@ install: $(STAMP)
 up: install            ## start RabbitMQ/PostgreSQL if needed, migrate, start the services
 	$(PY) -m deploy.stack up
 
-DEMO_ARGS ?= --people 10000
+DEMO_ARGS ?= --people 100000
 
 demo: install          ## make up, then a province's worth of synthetic events and its report
 	$(PY) -m deploy.stack up

@@ -328,11 +328,14 @@ def _defer(cur, waiting, bounced_ids):
 
 
 def backlog(cur):
-    """Unsent events and the age of the oldest one, in seconds."""
-    cur.execute("SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+    """Unsent events, how many of them wait because no queue is bound to their
+    type (``Unrouted``: nobody is missing them), and the age of the oldest, in seconds."""
+    cur.execute("SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age,"
+                " count(*) FILTER (WHERE last_error LIKE 'unroutable:%%') AS unroutable"
                 " FROM outbox WHERE sent_at IS NULL")
     row = cur.fetchone()
-    return {"unsent": row["n"], "oldest_seconds": float(row["age"] or 0)}
+    return {"unsent": row["n"], "unroutable": row["unroutable"],
+            "oldest_seconds": float(row["age"] or 0)}
 
 
 class OutboxRelay(DependencyProvider):

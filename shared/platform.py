@@ -29,9 +29,10 @@ class PlatformRpc:
     def health(self):
         """Liveness for probes and ``make up``: no token needed, no personal data.
 
-        Returns ``{service, status, outbox: {unsent, oldest_seconds},
-        dead_letters}`` where ``dead_letters`` counts messages this service
-        has ever dead-lettered.
+        Returns ``{service, status, outbox: {unsent, unroutable, oldest_seconds},
+        dead_letters}`` where ``unroutable`` counts the unsent events that wait
+        because no queue is bound to their type, and ``dead_letters`` counts
+        messages this service has ever dead-lettered.
         """
         with self.db.transaction() as cur:
             outbox = backlog(cur)

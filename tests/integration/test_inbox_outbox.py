@@ -9,7 +9,7 @@ from kombu import Connection
 
 from shared.consumer import Delivery
 from shared.inbox import EventBatch, EventInbox
-from shared.outbox import ConfirmingPublisher, UnitOfWork, relay_once
+from shared.outbox import ConfirmingPublisher, UnitOfWork, backlog, relay_once
 from tests.integration.conftest import effects
 
 pytestmark = pytest.mark.integration
@@ -144,6 +144,8 @@ def test_events_nobody_is_bound_to_stay_in_the_outbox(pool, amqp_uri):
         rows = cur.fetchall()
     assert all(r["sent_at"] is None and r["attempts"] == 1 and r["later"] for r in rows)
     assert all(r["last_error"].startswith("unroutable") for r in rows)
+    with pool.transaction() as cur:   # health() tells them from work a consumer waits for
+        assert backlog(cur)["unsent"] == 3 and backlog(cur)["unroutable"] == 3
     # not due yet: the next pass leaves them alone
     assert relay_once(pool, ConfirmingPublisher(amqp_uri), 100) == 0
 
