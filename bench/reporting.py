@@ -519,14 +519,17 @@ def run_bare_lag(amqp_uri, rate, seconds, every):
 
 # -- the services -----------------------------------------------------------------
 
-def start_all(dsn, amqp_uri, workdir):
+def start_all(dsn, amqp_uri, workdir, names=None, **extra_env):
+    """The services (``names``, or all three) as processes, healthy; ``extra_env``
+    adds to their environment."""
     from deploy.stack import start_services, wait_healthy
     from shared.config import DEFAULT_CONFIG
     env = dict(os.environ, PYTHONWARNINGS="ignore", AMQP_URI=amqp_uri,
                LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
                ENROLMENT_DSN=dsn, BENEFITS_DSN=dsn, REPORTING_DSN=dsn,
-               REPORTING_HTTP_ADDRESS=f"127.0.0.1:{free_port()}")
-    processes = start_services(env, workdir / "log", workdir / "run", DEFAULT_CONFIG)
+               REPORTING_HTTP_ADDRESS=f"127.0.0.1:{free_port()}", **extra_env)
+    processes = start_services(env, workdir / "log", workdir / "run", DEFAULT_CONFIG,
+                               names=names)
     try:
         wait_healthy(amqp_uri, processes)
     except Exception:

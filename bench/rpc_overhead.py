@@ -28,7 +28,6 @@ import argparse
 import cProfile
 import datetime as dt
 import io
-import json
 import logging
 import os
 import pstats
@@ -43,7 +42,7 @@ logging.getLogger("amqp").setLevel(logging.ERROR)
 import psycopg2  # noqa: E402
 import psycopg2.extras  # noqa: E402
 
-from bench.reporting import PLANNER, free_port, percentile, seed_reporting  # noqa: E402
+from bench.reporting import PLANNER, free_port, percentile, seed_reporting, start_all  # noqa: E402
 from deploy.stack import ROOT  # noqa: E402
 from shared.envelope import today_in  # noqa: E402
 
@@ -65,20 +64,8 @@ ARGUMENT_OF = {"period": "period", "year": "year", "as_of": "as_of", "province_c
 
 
 def start_reporting(dsn, amqp_uri, workdir, metrics_address, answers):
-    from deploy.stack import start_services, stop_services, wait_healthy
-    from shared.config import DEFAULT_CONFIG
-    env = dict(os.environ, PYTHONWARNINGS="ignore", AMQP_URI=amqp_uri,
-               LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"), REPORTING_DSN=dsn,
-               REPORTING_HTTP_ADDRESS=f"127.0.0.1:{free_port()}",
-               REPORTING_METRICS_ADDRESS=metrics_address, REPORTING_ANSWERS=str(answers))
-    processes = start_services(env, workdir / "log", workdir / "run", DEFAULT_CONFIG,
-                               names=["reporting"])
-    try:
-        wait_healthy(amqp_uri, processes)
-    except Exception:
-        stop_services(workdir / "run")
-        raise
-    return processes
+    return start_all(dsn, amqp_uri, workdir, names=["reporting"],
+                     REPORTING_METRICS_ADDRESS=metrics_address, REPORTING_ANSWERS=str(answers))
 
 
 def handling_seconds(metrics_address):
