@@ -82,6 +82,20 @@ class Cursor(psycopg2.extras.RealDictCursor):
         self.flush()
         return super().copy_from(*args, **kwargs)
 
+    def copy_to(self, *args, **kwargs):
+        self.flush()
+        return super().copy_to(*args, **kwargs)
+
+    def callproc(self, *args, **kwargs):
+        self.flush()
+        return super().callproc(*args, **kwargs)
+
+    def plain(self):
+        """A tuple cursor on the same connection, with the deferred writes sent
+        first (it would not see them otherwise). Use it as a context manager."""
+        self.flush()
+        return self.connection.cursor(cursor_factory=psycopg2.extensions.cursor)
+
     def flush(self):
         """Send the deferred statements now."""
         if self._pending:

@@ -282,8 +282,7 @@ def relay_once(pool, publisher, batch_size):
                     ("vss-outbox-relay:" + pool.schema,))
         if not cur.fetchone()["locked"]:
             return 0
-        getattr(cur, "flush", lambda: None)()   # writes it deferred go first
-        with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
+        with cur.plain() as plain:   # shared.db.Cursor: deferred writes go first
             plain.execute(SELECT_DUE, (batch_size,))   # tuples: thousands of rows a second
             rows = [dict(zip(DUE_COLUMNS, row)) for row in plain.fetchall()]
         if not rows:

@@ -141,9 +141,17 @@ def claims_sharing_account(cur, bank_account, citizen_id):
 
 
 def with_open_unemployment_claim(cur, citizen_ids):
-    """Those of ``citizen_ids`` with an open unemployment claim."""
+    """Those of ``citizen_ids`` with an open unemployment claim.
+
+    Their people rows are locked first (``FOR KEY SHARE``, in citizen-id order) and
+    stay locked until the transaction ends: ``submit_claim`` locks the person
+    ``FOR UPDATE``, so a claim either committed before this read (and is in the
+    answer) or waits for this transaction, and is then decided knowing its job."""
+    ids = sorted(set(citizen_ids))
+    cur.execute("SELECT citizen_id FROM people WHERE citizen_id = ANY(%s::char(12)[])"
+                " ORDER BY citizen_id FOR KEY SHARE", (ids,))
     cur.execute("SELECT DISTINCT citizen_id FROM claims WHERE citizen_id = ANY(%s::char(12)[])"
-                " AND kind = 'unemployment' AND open", (list(citizen_ids),))
+                " AND kind = 'unemployment' AND open", (ids,))
     return {row["citizen_id"] for row in cur.fetchall()}
 
 

@@ -97,9 +97,13 @@ class RegisterState:
             self.prefetch([citizen_id])
 
     def next_id(self, sequence):
-        """An id from ``sequence``, taken in blocks (8, 16, ... 256 at a time) so
-        that rows can be inserted with their id, deferred. Unused ids are a gap
-        in the sequence, as a rolled-back insert leaves."""
+        """An id from ``sequence``, taken in blocks (64, 128, then 256 at a time)
+        so that rows can be inserted with their id, deferred. Unused ids are a
+        gap in the sequence, as a rolled-back insert leaves: a transaction of
+        one event uses up 64 ids of each sequence it touches (bigint: harmless).
+        Ids rise in the order rows are made, because blocks are drawn after the
+        batch's people are locked and only the intake inserts coverages;
+        ``announced_groups`` relies on it (the latest announced period wins)."""
         ids = self._ids.get(sequence)
         if not ids:
             size = self._block.get(sequence, 64)
@@ -277,8 +281,16 @@ class RegisterState:
 
     def extend_or_open_coverage(self, citizen_id, scheme, group_code, valid_from, valid_to,
                                 event_id, announce):
-        """Paid cover of ``scheme`` to ``valid_to`` (``store.extend_or_open_coverage``
-        says how); returns whether a lapsed period was taken up again."""
+        """Extend the person's paid coverage of ``scheme`` to ``valid_to``, or open a period.
+
+        A paid period of the same group that starts on or before ``valid_from``
+        and reaches at least the day before it is extended (and is active again
+        if it had lapsed meanwhile: the months are continuous); otherwise a new
+        period is opened, and an active paid period that ended before it is
+        closed on its own end (one paid ahead of it stays). ``announce``: the
+        period is the one ``coverage_started`` announces (the scheme was not
+        active). Returns whether it was a lapsed period taken up again.
+        (tests/integration/test_intake_paid_periods.py holds the cases.)"""
         self._ensure(citizen_id)
         rows = [row for row in self._covers[citizen_id]
                 if row["scheme"] == scheme and row["employment_id"] is None]

@@ -24,9 +24,10 @@ def defer_values(cur, sql, rows):
         return
     width = len(rows[0])
     template = "(" + ", ".join(["%s"] * width) + ")"
-    values = ",".join(cur.mogrify(template, row).decode() for row in rows)
+    values = b",".join(cur.mogrify(template, row) for row in rows)   # bytes, as the client sends
     head, tail = sql.split("VALUES %s")
-    _defer(cur, head + "VALUES " + values + tail)   # no parameters: nothing is interpolated
+    # no parameters: nothing more is interpolated
+    _defer(cur, head.encode("ascii") + b"VALUES " + values + tail.encode("ascii"))
 
 
 def insert_person(cur, person, registered_on, source_event_id, si_code=None):
@@ -137,13 +138,6 @@ def open_employment(cur, citizen_id, employer_code):
     return cur.fetchone()
 
 
-def insert_employment(cur, citizen_id, employer_code, region, group_code, start_date):
-    cur.execute("INSERT INTO employments (citizen_id, employer_code, region, group_code, start_date)"
-                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (citizen_id, employer_code, region, group_code, start_date))
-    return cur.fetchone()["id"]
-
-
 def end_employment(cur, employment_id, end_date, reason):
     _defer(cur, "UPDATE employments SET end_date = %s, end_reason = %s WHERE id = %s",
                 (end_date, reason, employment_id))
@@ -175,13 +169,6 @@ def active_schemes(cur, citizen_id):
     return {row["scheme"] for row in cur.fetchall()}
 
 
-def insert_coverage(cur, citizen_id, scheme, group_code, valid_from, employment_id, source_event_id,
-                    announced=False):
-    _defer(cur, "INSERT INTO coverages (citizen_id, scheme, group_code, valid_from, employment_id,"
-                " source_event_id, announced) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (citizen_id, scheme, group_code, valid_from, employment_id, source_event_id, announced))
-
-
 def announced_group(cur, citizen_id, scheme):
     """The HI group the person's current stay in ``scheme`` was announced with."""
     return announced_groups(cur, citizen_id, [scheme]).get(scheme)
@@ -194,15 +181,6 @@ def announced_groups(cur, citizen_id, schemes):
                 " ORDER BY scheme, id DESC", (citizen_id, list(schemes)))
     return {row["scheme"]: row["group_code"].strip() if row["group_code"] else None
             for row in cur.fetchall()}
-
-
-def end_coverages(cur, citizen_id, valid_to, employment_id=None):
-    """End active coverages (of one employment, or all); returns the schemes ended."""
-    cur.execute("UPDATE coverages SET status = 'ended', valid_to = %s"
-                " WHERE citizen_id = %s AND status = 'active'"
-                " AND (%s::bigint IS NULL OR employment_id = %s) RETURNING scheme",
-                (valid_to, citizen_id, employment_id, employment_id))
-    return {row["scheme"] for row in cur.fetchall()}
 
 
 def end_coverages_by_id(cur, ids, valid_to):
@@ -248,8 +226,8 @@ def mark_deceased(cur, citizen_id, date_of_death):
 
 
 def issue_book(cur, citizen_id, book_number, issued_on):
-    """Insert the person's book (deferred: the caller knows, with the person
-    locked, that they have none; a book already there stays)."""
+    """Insert the person's book, deferred; returns nothing (the caller knows, with
+    the person locked, that they have none; a book already there stays)."""
     _defer(cur, "INSERT INTO books (citizen_id, book_number, issued_on) VALUES (%s, %s, %s)"
            " ON CONFLICT (citizen_id) DO NOTHING", (citizen_id, book_number, issued_on))
 
@@ -310,38 +288,6 @@ def cards_of(cur, citizen_id):
     return cur.fetchall()
 
 
-def extend_or_open_coverage(cur, citizen_id, scheme, group_code, valid_from, valid_to, event_id,
-                            announce=False):
-    """Extend the person's paid coverage of ``scheme`` to ``valid_to``, or open a period.
-
-    A paid period that reaches at least the day before ``valid_from`` is
-    extended (and is active again if it had lapsed meanwhile: the months are
-    continuous); otherwise a new period is opened, and an active paid period
-    that ended before it is closed on its own end (one paid ahead of it stays).
-    ``announce``: the period is the one ``coverage_started`` announces (the
-    scheme was not active). Returns whether it was a lapsed period taken up again.
-    """
-    params = {"to": valid_to, "c": citizen_id, "s": scheme, "from": valid_from, "g": group_code,
-              "a": announce, "ev": event_id}
-    # One statement, one snapshot: either the target is extended, or (no target)
-    # the periods that ended before this one are closed and a new one inserted.
-    cur.execute("WITH target AS (SELECT id, status FROM coverages WHERE citizen_id = %(c)s"
-                "  AND scheme = %(s)s AND employment_id IS NULL AND valid_from <= %(from)s"
-                "  AND valid_to >= %(from)s - 1 AND group_code IS NOT DISTINCT FROM %(g)s"
-                "  ORDER BY valid_to DESC LIMIT 1 FOR UPDATE),"
-                " extended AS (UPDATE coverages c SET valid_to = greatest(c.valid_to, %(to)s),"
-                "  status = 'active', announced = c.announced OR %(a)s"
-                "  FROM target WHERE c.id = target.id RETURNING target.status = 'ended' AS resumed),"
-                " closed AS (UPDATE coverages SET status = 'ended' WHERE citizen_id = %(c)s"
-                "  AND scheme = %(s)s AND status = 'active' AND employment_id IS NULL"
-                "  AND valid_to < %(from)s AND NOT EXISTS (SELECT 1 FROM target)),"
-                " opened AS (INSERT INTO coverages (citizen_id, scheme, group_code, valid_from,"
-                "  valid_to, source_event_id, announced) SELECT %(c)s, %(s)s, %(g)s, %(from)s, %(to)s,"
-                "  %(ev)s, %(a)s WHERE NOT EXISTS (SELECT 1 FROM target))"
-                " SELECT coalesce((SELECT resumed FROM extended), false) AS resumed", params)
-    return cur.fetchone()["resumed"]
-
-
 CONTRIBUTION_COLUMNS = ("citizen_id", "scheme", "month", "contribution_wage", "amount",
                         "state_support", "household_id", "household_position", "channel",
                         "employment_id", "details", "source_event_id")
@@ -351,8 +297,9 @@ CONTRIBUTION_DEFAULTS = {"contribution_wage": None, "state_support": 0, "househo
 
 
 def record_contributions(cur, rows):
-    """Insert contribution months in one statement, deferred (a month already
-    paid stays as it was: callers check ``months_paid`` first)."""
+    """Insert contribution months in one statement, deferred; returns nothing (a
+    month already paid stays as it was: callers check ``months_paid`` first;
+    ``insert_contributions`` says which were new)."""
     values = [tuple(dict(CONTRIBUTION_DEFAULTS, **row)[c] for c in CONTRIBUTION_COLUMNS)
               for row in rows]
     defer_values(cur, f"INSERT INTO contributions ({', '.join(CONTRIBUTION_COLUMNS)}) VALUES %s"

@@ -18,8 +18,9 @@ def add_to_counts(cur, deltas):
 def _tuples(cur, sql, params):
     """Rows as plain tuples, in ``cur``'s transaction: aggregates are read by the
     hundred, and a dict per row was most of a figure's time in Python."""
-    getattr(cur, "flush", lambda: None)()   # writes it deferred go first
-    with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
+    plain = cur.plain() if hasattr(cur, "plain") else \
+        cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor)
+    with plain:   # (shared.db.Cursor.plain sends its deferred writes first)
         plain.execute(sql, params)
         return plain.fetchall()
 
