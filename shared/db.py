@@ -67,28 +67,16 @@ class Cursor(psycopg2.extras.RealDictCursor):
         if not self._pending:
             return super().execute(query, vars)
         self._pending.append(self.mogrify(query, vars))
+        return super().execute(self._take())
+
+    def flush(self):
+        """Send the deferred statements now."""
+        if self._pending:
+            super().execute(self._take())
+
+    def _take(self):
         joined, self._pending = b";\n".join(self._pending), []
-        return super().execute(joined)
-
-    def executemany(self, query, vars_list):
-        self.flush()
-        return super().executemany(query, vars_list)
-
-    def copy_expert(self, *args, **kwargs):
-        self.flush()
-        return super().copy_expert(*args, **kwargs)
-
-    def copy_from(self, *args, **kwargs):
-        self.flush()
-        return super().copy_from(*args, **kwargs)
-
-    def copy_to(self, *args, **kwargs):
-        self.flush()
-        return super().copy_to(*args, **kwargs)
-
-    def callproc(self, *args, **kwargs):
-        self.flush()
-        return super().callproc(*args, **kwargs)
+        return joined
 
     def plain(self):
         """A tuple cursor on the same connection, with the deferred writes sent
@@ -96,11 +84,34 @@ class Cursor(psycopg2.extras.RealDictCursor):
         self.flush()
         return self.connection.cursor(cursor_factory=psycopg2.extensions.cursor)
 
-    def flush(self):
-        """Send the deferred statements now."""
-        if self._pending:
-            joined, self._pending = b";\n".join(self._pending), []
-            super().execute(joined)
+
+def _flushing_first(name):
+    def method(self, *args, **kwargs):
+        self.flush()
+        return getattr(super(Cursor, self), name)(*args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+# whatever else reaches the server sends the deferred writes first
+for _name in ("executemany", "copy_expert", "copy_from", "copy_to", "callproc"):
+    setattr(Cursor, _name, _flushing_first(_name))
+
+
+def defer(cur, sql, params=None):
+    """Run ``sql`` with ``cur``'s next statement (``Cursor.defer``): its result is
+    not read. A cursor that cannot defer runs it now."""
+    if isinstance(cur, Cursor):
+        cur.defer(sql, params)
+    else:
+        cur.execute(sql, params)
+
+
+def plain_cursor(cur):
+    """A tuple cursor in ``cur``'s transaction that sees its deferred writes."""
+    if isinstance(cur, Cursor):
+        return cur.plain()
+    return cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor)
 
 
 def connect(dsn, schema):

@@ -22,7 +22,7 @@ import psycopg2.extras
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
-from shared.db import sibling
+from shared.db import plain_cursor, sibling
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ def relay_once(pool, publisher, batch_size):
                     ("vss-outbox-relay:" + pool.schema,))
         if not cur.fetchone()["locked"]:
             return 0
-        with cur.plain() as plain:   # shared.db.Cursor: deferred writes go first
+        with plain_cursor(cur) as plain:
             plain.execute(SELECT_DUE, (batch_size,))   # tuples: thousands of rows a second
             rows = [dict(zip(DUE_COLUMNS, row)) for row in plain.fetchall()]
         if not rows:

@@ -1,17 +1,9 @@
 """SQL for the benefits schema."""
-
-
-def _defer(cur, sql, params=None):
-    """Run ``sql`` with the next statement (``shared.db.Cursor.defer``): its result is not read."""
-    defer = getattr(cur, "defer", None)
-    if defer is None:
-        cur.execute(sql, params)
-    else:
-        defer(sql, params)
+from shared.db import defer
 
 
 def upsert_person(cur, body):
-    _defer(cur, 
+    defer(cur, 
         "INSERT INTO people (citizen_id, si_code, date_of_birth, sex, province_code, registered_on)"
         " VALUES (%(citizen_id)s, %(si_code)s, %(date_of_birth)s, %(sex)s, %(province_code)s,"
         " %(registered_on)s)"
@@ -28,13 +20,13 @@ def get_person(cur, citizen_id):
 
 
 def correct_person(cur, body):
-    _defer(cur, "UPDATE people SET date_of_birth = %(date_of_birth)s, sex = %(sex)s,"
+    defer(cur, "UPDATE people SET date_of_birth = %(date_of_birth)s, sex = %(sex)s,"
                 " province_code = %(province_code)s, updated_at = now()"
                 " WHERE citizen_id = %(citizen_id)s", body)
 
 
 def mark_deceased(cur, citizen_id, date_of_death):
-    _defer(cur, "UPDATE people SET status = 'deceased', date_of_death = %s, updated_at = now()"
+    defer(cur, "UPDATE people SET status = 'deceased', date_of_death = %s, updated_at = now()"
                 " WHERE citizen_id = %s", (date_of_death, citizen_id))
 
 
@@ -42,7 +34,7 @@ def mark_deceased(cur, citizen_id, date_of_death):
 
 def record_contribution_month(cur, row):
     """One month of contributions; a re-sent month replaces the figures (same key)."""
-    _defer(cur, 
+    defer(cur, 
         "INSERT INTO contribution_months (citizen_id, month, kind, employer_code, wage, ui_wage,"
         " source_event_id) VALUES (%(citizen_id)s, %(month)s, %(kind)s, %(employer_code)s,"
         " %(wage)s, %(ui_wage)s, %(source_event_id)s)"
@@ -66,13 +58,13 @@ def settle_months(cur, citizen_id, claim_id, up_to):
 
 
 def start_employment(cur, body):
-    _defer(cur, "INSERT INTO employments (citizen_id, employer_code, start_date, region)"
+    defer(cur, "INSERT INTO employments (citizen_id, employer_code, start_date, region)"
                 " VALUES (%(citizen_id)s, %(employer_code)s, %(start_date)s, %(region)s)"
                 " ON CONFLICT DO NOTHING", body)
 
 
 def end_employment(cur, body):
-    _defer(cur, "UPDATE employments SET end_date = %(end_date)s, end_reason = %(reason)s"
+    defer(cur, "UPDATE employments SET end_date = %(end_date)s, end_reason = %(reason)s"
                 " WHERE citizen_id = %(citizen_id)s AND employer_code = %(employer_code)s"
                 " AND end_date IS NULL", body)
 

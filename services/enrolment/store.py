@@ -3,19 +3,11 @@ import json
 
 import psycopg2.extras
 
+from shared.db import defer
+
 PERSON_COLUMNS = ("citizen_id, si_code, full_name, date_of_birth, sex, province_code,"
                   " district_code, commune_code, household_id, ethnic_minority, status,"
                   " registered_on")
-
-
-def _defer(cur, sql, params=None):
-    """Run ``sql`` with the next statement (``shared.db.Cursor.defer``): its
-    result is not read. A cursor that cannot defer runs it now."""
-    defer = getattr(cur, "defer", None)
-    if defer is None:
-        cur.execute(sql, params)
-    else:
-        defer(sql, params)
 
 
 def defer_values(cur, sql, rows):
@@ -27,7 +19,7 @@ def defer_values(cur, sql, rows):
     values = b",".join(cur.mogrify(template, row) for row in rows)   # bytes, as the client sends
     head, tail = sql.split("VALUES %s")
     # no parameters: nothing more is interpolated
-    _defer(cur, head.encode("ascii") + b"VALUES " + values + tail.encode("ascii"))
+    defer(cur, head.encode("ascii") + b"VALUES " + values + tail.encode("ascii"))
 
 
 def insert_person(cur, person, registered_on, source_event_id, si_code=None):
@@ -47,7 +39,7 @@ def insert_person(cur, person, registered_on, source_event_id, si_code=None):
             " %(commune_code)s, %(household_id)s, %(ethnic_minority)s, %(registered_on)s,"
             " %(source_event_id)s)")
     if si_code is not None:
-        _defer(cur, columns + "%(si_code)s," + rest, params)
+        defer(cur, columns + "%(si_code)s," + rest, params)
         row = {name.strip(): params.get(name.strip()) for name in PERSON_COLUMNS.split(",")}
         return dict(row, status="active", date_of_death=None)
     cur.execute(columns + "%(province_code)s"
@@ -75,7 +67,7 @@ def get_person(cur, citizen_id=None, si_code=None):
 
 
 def insert_rejection(cur, event_id, event_type, source, reasons, body):
-    _defer(cur, 
+    defer(cur, 
         "INSERT INTO rejections (event_id, event_type, source, reasons, body)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
         (event_id, event_type, source, json.dumps(reasons, ensure_ascii=False), body))
@@ -106,7 +98,7 @@ def lock_person(cur, citizen_id):
 
 
 def hold_event(cur, event_id, citizen_id, event_type, source, body):
-    _defer(cur, "INSERT INTO held_events (event_id, citizen_id, event_type, source, body)"
+    defer(cur, "INSERT INTO held_events (event_id, citizen_id, event_type, source, body)"
                 " VALUES (%s, %s, %s, %s, %s)", (event_id, citizen_id, event_type, source, body))
 
 
@@ -128,7 +120,7 @@ def take_expired_holds(cur, older_than_seconds, limit):
 
 
 def set_inbox_status(cur, event_id, status):
-    _defer(cur, "UPDATE inbox SET status = %s WHERE event_id = %s", (status, event_id))
+    defer(cur, "UPDATE inbox SET status = %s WHERE event_id = %s", (status, event_id))
 
 
 def open_employment(cur, citizen_id, employer_code):
@@ -139,14 +131,14 @@ def open_employment(cur, citizen_id, employer_code):
 
 
 def end_employment(cur, employment_id, end_date, reason):
-    _defer(cur, "UPDATE employments SET end_date = %s, end_reason = %s WHERE id = %s",
+    defer(cur, "UPDATE employments SET end_date = %s, end_reason = %s WHERE id = %s",
                 (end_date, reason, employment_id))
 
 
 def insert_employment_with_salary(cur, employment_id, citizen_id, employer_code, region,
                                   group_code, start_date, monthly_salary, source_event_id):
     """Employment ``employment_id`` (from ``next_ids``) and its first salary, deferred."""
-    _defer(cur, "WITH e AS (INSERT INTO employments (id, citizen_id, employer_code, region,"
+    defer(cur, "WITH e AS (INSERT INTO employments (id, citizen_id, employer_code, region,"
            " group_code, start_date) VALUES (%(id)s, %(c)s, %(e)s, %(r)s, %(g)s, %(d)s) RETURNING id)"
            " INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
            " source_event_id) SELECT id, %(d)s, %(s)s, %(ev)s FROM e",
@@ -155,7 +147,7 @@ def insert_employment_with_salary(cur, employment_id, citizen_id, employer_code,
 
 
 def insert_salary(cur, employment_id, effective_date, monthly_salary, source_event_id):
-    _defer(cur, "INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
+    defer(cur, "INSERT INTO salary_history (employment_id, effective_date, monthly_salary,"
                 " source_event_id) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (employment_id, effective_date)"
                 " DO UPDATE SET monthly_salary = EXCLUDED.monthly_salary,"
@@ -184,22 +176,22 @@ def announced_groups(cur, citizen_id, schemes):
 
 
 def end_coverages_by_id(cur, ids, valid_to):
-    _defer(cur, "UPDATE coverages SET status = 'ended', valid_to = %s WHERE id = ANY(%s)",
+    defer(cur, "UPDATE coverages SET status = 'ended', valid_to = %s WHERE id = ANY(%s)",
            (valid_to, list(ids)))
 
 
 def extend_coverage(cur, coverage_id, valid_to, announced):
-    _defer(cur, "UPDATE coverages SET valid_to = %s, status = 'active', announced = %s"
+    defer(cur, "UPDATE coverages SET valid_to = %s, status = 'active', announced = %s"
            " WHERE id = %s", (valid_to, announced, coverage_id))
 
 
 def close_coverages(cur, ids):
-    _defer(cur, "UPDATE coverages SET status = 'ended' WHERE id = ANY(%s)", (list(ids),))
+    defer(cur, "UPDATE coverages SET status = 'ended' WHERE id = ANY(%s)", (list(ids),))
 
 
 def open_paid_coverage(cur, coverage_id, citizen_id, scheme, group_code, valid_from, valid_to,
                        event_id, announced):
-    _defer(cur, "INSERT INTO coverages (id, citizen_id, scheme, group_code, valid_from, valid_to,"
+    defer(cur, "INSERT INTO coverages (id, citizen_id, scheme, group_code, valid_from, valid_to,"
            " source_event_id, announced) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
            (coverage_id, citizen_id, scheme, group_code, valid_from, valid_to, event_id, announced))
 
@@ -221,14 +213,14 @@ def other_open_employment(cur, citizen_id, excluding_id):
 
 
 def mark_deceased(cur, citizen_id, date_of_death):
-    _defer(cur, "UPDATE people SET status = 'deceased', date_of_death = %s WHERE citizen_id = %s",
+    defer(cur, "UPDATE people SET status = 'deceased', date_of_death = %s WHERE citizen_id = %s",
                 (date_of_death, citizen_id))
 
 
 def issue_book(cur, citizen_id, book_number, issued_on):
     """Insert the person's book, deferred; returns nothing (the caller knows, with
     the person locked, that they have none; a book already there stays)."""
-    _defer(cur, "INSERT INTO books (citizen_id, book_number, issued_on) VALUES (%s, %s, %s)"
+    defer(cur, "INSERT INTO books (citizen_id, book_number, issued_on) VALUES (%s, %s, %s)"
            " ON CONFLICT (citizen_id) DO NOTHING", (citizen_id, book_number, issued_on))
 
 
@@ -255,18 +247,18 @@ def last_card_end(cur, citizen_id):
 
 
 def supersede_card(cur, card_id, status="superseded", valid_to=None):
-    _defer(cur, "UPDATE cards SET status = %s, valid_to = coalesce(%s, valid_to) WHERE id = %s",
+    defer(cur, "UPDATE cards SET status = %s, valid_to = coalesce(%s, valid_to) WHERE id = %s",
                 (status, valid_to, card_id))
 
 
 def set_card_end(cur, card_id, valid_to):
     """An employment card runs until the employment ends."""
-    _defer(cur, "UPDATE cards SET valid_to = %s WHERE id = %s", (valid_to, card_id))
+    defer(cur, "UPDATE cards SET valid_to = %s WHERE id = %s", (valid_to, card_id))
 
 
 def insert_card(cur, card_id, card, citizen_id, issued_on, reason, source_event_id):
     """Insert card ``card_id`` (from ``next_ids(cur, "cards_id_seq", ...)``), deferred."""
-    _defer(cur, "INSERT INTO cards (id, card_number, citizen_id, group_code, benefit_level,"
+    defer(cur, "INSERT INTO cards (id, card_number, citizen_id, group_code, benefit_level,"
            " valid_from, valid_to, issued_on, reason, source_event_id, employment_id)"
            " VALUES (%(id)s, %(card_number)s, %(citizen_id)s, %(group_code)s, %(benefit_level)s,"
            " %(valid_from)s, %(valid_to)s, %(issued_on)s, %(reason)s, %(source_event_id)s,"
@@ -384,18 +376,18 @@ def programmes(cur):
 
 
 def record_grant(cur, event_id, grant, granted_on):
-    _defer(cur, "INSERT INTO sponsorships (event_id, programme_code, sponsor, citizen_id, benefit,"
+    defer(cur, "INSERT INTO sponsorships (event_id, programme_code, sponsor, citizen_id, benefit,"
                 " months, amount, granted_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (event_id, grant["programme_code"], grant["sponsor"], grant["citizen_id"],
                  grant["benefit"], grant["months"], grant["amount"], granted_on))
     books, cards = (1, 0) if grant["benefit"] == "si_book" else (0, 1)
-    _defer(cur, "UPDATE programmes SET spent = spent + %s, books = books + %s, cards = cards + %s"
+    defer(cur, "UPDATE programmes SET spent = spent + %s, books = books + %s, cards = cards + %s"
                 " WHERE programme_code = %s", (grant["amount"], books, cards, grant["programme_code"]))
 
 
 def update_person(cur, citizen_id, changes):
     columns = ", ".join(f"{name} = %({name})s" for name in changes)
-    _defer(cur, f"UPDATE people SET {columns} WHERE citizen_id = %(citizen_id)s",
+    defer(cur, f"UPDATE people SET {columns} WHERE citizen_id = %(citizen_id)s",
                 dict(changes, citizen_id=citizen_id))
 
 

@@ -2,8 +2,9 @@
 import datetime as dt
 import json
 
-import psycopg2.extensions
 import psycopg2.extras
+
+from shared.db import plain_cursor
 
 
 def add_to_counts(cur, deltas):
@@ -18,9 +19,7 @@ def add_to_counts(cur, deltas):
 def _tuples(cur, sql, params):
     """Rows as plain tuples, in ``cur``'s transaction: aggregates are read by the
     hundred, and a dict per row was most of a figure's time in Python."""
-    plain = cur.plain() if hasattr(cur, "plain") else \
-        cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor)
-    with plain:   # (shared.db.Cursor.plain sends its deferred writes first)
+    with plain_cursor(cur) as plain:
         plain.execute(sql, params)
         return plain.fetchall()
 
