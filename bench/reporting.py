@@ -219,6 +219,8 @@ INSERT INTO coverage_monthly (month, province_code, scheme, starts, ends, resume
 SELECT date_trunc('month', day)::date, province_code, scheme, sum(starts), sum(ends), sum(resumed),
        sum(moved_in), sum(moved_out)
   FROM coverage_changes GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+-- A version per month, as migration 0008 gives the months there are.
+INSERT INTO coverage_month_clock (month) SELECT DISTINCT month FROM coverage_monthly ORDER BY 1;
 """
 
 # Yearly targets per province of today's map and for VN: 8% above last year's starts.
@@ -642,35 +644,49 @@ def settle(amqp_uri, load=1.0, seconds=120):
 
 
 class BatchCommitter:
-    """Commits, from the bench's own connection, what a projection batch commits last: a
-    write of reporting's ``read_model_clock`` (its ``coverage`` row, as ``store.touch``
-    writes it). Reporting keeps encoded answers per read-model version
+    """Commits, from the bench's own connection, the versions a projection batch of
+    coverage events writes: reporting's ``read_model_clock`` (its ``coverage`` row, as
+    ``store.touch`` writes it) and the version of each month its changes are dated in
+    (``coverage_month_clock``, as ``store.add_coverage_monthly`` writes it): this month,
+    as for events dated today, and with ``month`` that month too (a back-dated event).
+    Reporting keeps encoded answers per read-model version
     (``services/reporting/replies.py``) and every such commit is a new version, so the
     call that follows must read and encode its figures afresh: what a call sees when a
-    batch committed just before it, which while events flow is most calls."""
+    batch committed just before it, which while events flow is most calls. A month's
+    new version also drops the sums over settled months it is in
+    (``store.SettledSums``)."""
 
-    def __init__(self, dsn):
+    def __init__(self, dsn, today, month=None):
         self.conn = connect(dsn, "reporting")  # autocommit: one statement, one commit
+        self.months = sorted({today.replace(day=1)} | ({month} if month else set()))
 
     def __call__(self):
         with self.conn.cursor() as cur:
             cur.execute("INSERT INTO read_model_clock (name) VALUES ('coverage')"
-                        " ON CONFLICT (name) DO UPDATE SET changed_at = now()")
+                        " ON CONFLICT (name) DO UPDATE SET changed_at = now();"
+                        " INSERT INTO coverage_month_clock AS k (month)"
+                        " SELECT unnest(%s::date[]) ON CONFLICT (month)"
+                        " DO UPDATE SET version = nextval('coverage_month_version')",
+                        (self.months,))
 
     def close(self):
         self.conn.close()
 
 
 def run_queries(amqp_uri, dsn, today, count, budget):
-    """Each query timed twice over RPC: ``kept``, as served (repeated calls, answered from
-    the kept answers once the first has been computed), and ``fresh``, with a committed
-    write of ``read_model_clock`` before each call (outside the timed interval), so that
-    every call reads, computes and encodes its figures. ``health()`` likewise: it keeps
-    no answers, so ``fresh`` there is the cost of the write's commit alone."""
+    """Each query timed three times over RPC: ``kept``, as served (repeated calls,
+    answered from the kept answers once the first has been computed); ``fresh``, with a
+    committed batch's versions (``BatchCommitter``: this month's) before each call
+    (outside the timed interval), so that every call reads, computes and encodes its
+    figures; and ``backdated``, the same with January of this year written too, as by a
+    batch with an event dated back there, so that no sums over settled months can be
+    used either. ``health()`` likewise: it keeps nothing, so ``fresh`` there is the
+    cost of the write's commit alone."""
     from nameko.standalone.rpc import ClusterRpcProxy
     results = {}
     load = os.getloadavg()[0]
-    commit = BatchCommitter(dsn)
+    commit = BatchCommitter(dsn, today)
+    backdated = BatchCommitter(dsn, today, today.replace(month=1, day=1))
     try:
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120, context_data=PLANNER) as rpc:
             health, _ = timed_calls(rpc.reporting.health, {}, count, budget)
@@ -679,10 +695,12 @@ def run_queries(amqp_uri, dsn, today, count, budget):
                 method = getattr(rpc.reporting, name)
                 kept, rows = timed_calls(method, kwargs, count, budget)
                 fresh, _ = timed_calls(method, kwargs, count, budget, commit)
-                results[label] = {"kept": kept, "fresh": fresh, "rows": rows}
+                back, _ = timed_calls(method, kwargs, count, budget, backdated)
+                results[label] = {"kept": kept, "fresh": fresh, "backdated": back, "rows": rows}
             after, _ = timed_calls(rpc.reporting.health, {}, count, budget)
     finally:
         commit.close()
+        backdated.close()
     return {"health": health + after, "health_fresh": health_fresh, "queries": results,
             "load": load, "load_after": os.getloadavg()[0]}
 
@@ -976,24 +994,29 @@ def main():
     print(f"lag target p99 <= 1 s: {'met' if up99 <= 1.0 else 'MISSED'}")
     hf50, hf99 = percentile(queries["health_fresh"], 50), percentile(queries["health_fresh"], 99)
     print("-- queries over RPC (warm proxy); kept: repeated calls, as served (answers kept while"
-          " the read models are unchanged); fresh: a read_model_clock write committed before"
-          " each call (untimed), so each call computes its figures, as after a batch")
+          " the read models are unchanged); fresh: this month's versions written and committed"
+          " before each call (untimed), as by a batch of today's events, so each call computes"
+          " its figures; back-dated: January's too, as by a batch with an event dated back"
+          " there (no settled sums kept either)")
     print(f"{'':42} {'kept p50':>8} {'kept p99':>8} {'fresh p50':>9} {'fresh p99':>9}"
-          f" {'fresh x bare p50':>16} {'p99':>5}    n  rows   (ms)")
+          f" {'back p50':>8} {'back p99':>8} {'fresh x bare p50':>16} {'p99':>5}    n  rows   (ms)")
     print(f"{'health()  [bare baseline]':42} {ms(h50)} {ms(h99)} {ms(hf50):>9} {ms(hf99):>9}"
-          f" {1:16.1f} {1:5.1f}  {len(queries['health'])}/{len(queries['health_fresh'])}")
-    worst = worst_kept = 0.0
+          f" {'':8} {'':8} {1:16.1f} {1:5.1f}  {len(queries['health'])}/{len(queries['health_fresh'])}")
+    worst = worst_kept = worst_back = 0.0
     for label, result in queries["queries"].items():
-        kept, fresh = result["kept"], result["fresh"]
+        kept, fresh, back = result["kept"], result["fresh"], result["backdated"]
         k50, k99 = percentile(kept, 50), percentile(kept, 99)
         f50, f99 = percentile(fresh, 50), percentile(fresh, 99)
+        b50, b99 = percentile(back, 50), percentile(back, 99)
         if not label.startswith("target_progress") or "province_code" not in label:
-            worst, worst_kept = max(worst, f99), max(worst_kept, k99)
-        print(f"{label:42} {ms(k50)} {ms(k99)} {ms(f50):>9} {ms(f99):>9} {f50 / hf50:16.1f}"
-              f" {f99 / hf99:5.1f}  {len(kept)}/{len(fresh)}  {result['rows']}")
+            worst, worst_kept, worst_back = max(worst, f99), max(worst_kept, k99), max(worst_back, b99)
+        print(f"{label:42} {ms(k50)} {ms(k99)} {ms(f50):>9} {ms(f99):>9} {ms(b50)} {ms(b99)}"
+              f" {f50 / hf50:16.1f} {f99 / hf99:5.1f}  {len(kept)}/{len(fresh)}/{len(back)}"
+              f"  {result['rows']}")
     print(f"query target p99 <= 20 ms (the issue's five), judged on the fresh calls: "
           f"{'met' if worst <= 0.020 else 'MISSED'} (worst fresh p99 {worst * 1000:.1f} ms;"
-          f" worst kept p99 {worst_kept * 1000:.1f} ms, which is not the verdict)")
+          f" worst back-dated p99 {worst_back * 1000:.1f} ms and worst kept p99"
+          f" {worst_kept * 1000:.1f} ms, which are not the verdict)")
     print("=" * 100)
 
 

@@ -96,6 +96,7 @@ def all_denominators(cur, reference):
 
 
 def coverage(cur, reference, as_of=None, province_code=None):
+    store.snapshot(cur)  # one snapshot for its statements, if the transaction has not begun
     day = as_of or today_in()
     clock = store.clock(cur).get("coverage")
     stamp = as_of.isoformat() if as_of else (clock.isoformat() if clock else None)
@@ -152,6 +153,7 @@ def _starts(cur, first, last, codes=None):
 
 
 def target_progress(cur, reference, year, province_code=None, as_of=None):
+    store.snapshot(cur)  # one snapshot for its statements, if the transaction has not begun
     as_of = as_of or today_in()
     targets = store.targets(cur, year, province_code)
     # only the provinces with targets are read (every code when one is national)

@@ -36,6 +36,8 @@ from nameko.rpc import Responder, Rpc, get_rpc_exchange
 from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 
+from services.reporting import store
+
 JSON = "json"
 
 
@@ -125,7 +127,10 @@ class Answers(DependencyProvider):
 
     def setup(self):
         # REPORTING.answers in the configuration: how many to keep; 0 keeps none
-        self.size = int(self.container.config.get("REPORTING", {}).get("answers", self.size))
+        config = self.container.config.get("REPORTING", {})
+        self.size = int(config.get("answers", self.size))
+        # and the sums over settled months (store.SettledSums): the process's, one per container
+        store.SETTLED.size = int(config.get("settled_sums", store.SETTLED.size))
         self.version, self.entries = None, collections.OrderedDict()
         self.hits = self.misses = 0
 

@@ -64,6 +64,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         """
         runner = _runner(name, params, public)
         with self.db.transaction() as cur:
+            store.snapshot(cur)  # every statement of the report reads the same snapshot
             return runner(cur, **params)
 
     def answer(self, name, params):
@@ -73,6 +74,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         runner = _runner(name, params)
         key = (name, json.dumps(params, sort_keys=True, default=repr), today_in())
         with self.db.transaction() as cur:
+            store.snapshot(cur)  # the version and every statement of the report: one snapshot
             version = read_model_version(cur)  # first: the answer is at least this new
             reply = self.answers.get(version, key)
             if reply is not None:

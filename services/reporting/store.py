@@ -1,10 +1,14 @@
 """SQL for the reporting schema."""
+import collections
 import datetime as dt
 import json
+import os
 
+import psycopg2.extensions
 import psycopg2.extras
 
-from shared.db import plain_cursor
+from shared.db import defer, plain_cursor
+from shared.envelope import today_in
 
 
 def add_to_counts(cur, deltas):
@@ -82,7 +86,11 @@ def add_coverage_changes(cur, rows):
 
 
 def add_coverage_monthly(cur, rows):
-    """The same changes summed per month (``month`` its first day); see coverage_changes_after."""
+    """The same changes summed per month (``month`` its first day); see coverage_changes_after.
+
+    Gives each month written a new version (``coverage_month_clock``, which
+    ``SettledSums`` relies on): whatever writes ``coverage_changes`` for a month
+    calls this for it in the same transaction."""
     psycopg2.extras.execute_values(
         cur,
         "INSERT INTO coverage_monthly AS c (month, province_code, scheme, starts, ends, resumed,"
@@ -90,6 +98,12 @@ def add_coverage_monthly(cur, rows):
         " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends,"
         " resumed = c.resumed + EXCLUDED.resumed, moved_in = c.moved_in + EXCLUDED.moved_in,"
         " moved_out = c.moved_out + EXCLUDED.moved_out", rows)
+    months = sorted({row[0] for row in rows})  # in month order: concurrent batches lock alike
+    if months:
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO coverage_month_clock AS k (month) VALUES %s ON CONFLICT (month)"
+                 " DO UPDATE SET version = nextval('coverage_month_version')",
+            [(month,) for month in months])
 
 
 def add_benefit_payments(cur, rows):
@@ -194,14 +208,192 @@ SELECT province_code, scheme, {sums} FROM (
 ) x GROUP BY province_code, scheme"""
 
 
-def _sums(cur, requests, codes, current=False):
+def snapshot(cur):
+    """Make the rest of ``cur``'s transaction read one snapshot (``REPEATABLE READ``,
+    read only), if it has not begun: True when it reads one, so that figures read by
+    several statements agree and ``SettledSums`` may be used. The statement goes
+    with the next one (one round trip)."""
+    if getattr(cur, "one_snapshot", False):
+        return True
+    if getattr(cur, "pending", 0) or \
+            cur.connection.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        return False
+    defer(cur, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    cur.one_snapshot = True
+    return True
+
+
+class SettledSums:
+    """Sums over whole months before the last two, kept between calls while those months
+    are unchanged, and brought up to date month by month when some are not.
+
+    A national view sums the roll-up over a range of months (the year so far, or
+    every month since an ``as_of``): about 2,200 rows aggregated per call, most of
+    its time. Batches of events mostly write this month (and back-dated ones the
+    month before), so the whole months before those, the *settled* part of a range,
+    are kept here:
+
+    - ``months``: each month's rows (starts and net change per province code and
+      scheme, for the province codes asked), with the month's *version*: its row in
+      ``coverage_month_clock``, which every write of that month's figures renews
+      with a larger number (``add_coverage_monthly``; a month never written has
+      none). A month whose version is what it was has the same rows.
+    - ``totals``: a range's sums with the versions of every month in it; a call
+      whose months have those versions uses them as they are, otherwise the range
+      is summed again from ``months``, reading from SQL only the months whose
+      version changed (a back-dated batch: one month).
+
+    Versions are read in the call's own snapshot (``snapshot``), so what is used is
+    what the same snapshot would sum. Everything is keyed on the clock table's
+    identity too (database, table, its file: a rebuild's ``TRUNCATE`` gives a new
+    one). ``size``: the months kept (a month per province-code set asked); 0 keeps
+    nothing (``REPORTING_SETTLED_SUMS``); ranges of more than ``span`` months are
+    summed in SQL each time."""
+
+    def __init__(self, size=512, span=60):
+        self.size, self.span = size, span
+        self.months = collections.OrderedDict()
+        self.totals = collections.OrderedDict()
+        self.hits = self.updates = self.months_read = 0
+
+    @staticmethod
+    def _keep(entries, key, value, size):
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > size:
+            entries.popitem(last=False)
+
+
+SETTLED = SettledSums(int(os.environ.get("REPORTING_SETTLED_SUMS", "512")))
+
+
+def _horizon(today=None):
+    """The first day of the month before ``today``'s: what is dated before it is settled."""
+    first = (today or today_in()).replace(day=1)
+    return (first - dt.timedelta(days=1)).replace(day=1)
+
+
+def _month_ceiling(day):
+    """``day`` if it is a month's first day, else the first day of the month after."""
+    return day if day.day == 1 else _month_after(day)
+
+
+MONTH_VERSIONS = """
+SELECT current_database(), 'coverage_month_clock'::regclass::oid,
+       pg_relation_filenode('coverage_month_clock'),
+       array_agg(month ORDER BY month), array_agg(version ORDER BY month)
+  FROM coverage_month_clock WHERE month >= %(lo)s AND month < %(hi)s"""
+
+MONTH_ROWS = """
+SELECT month, province_code, scheme, starts, {net} FROM coverage_monthly
+ WHERE month = ANY(%(m)s::date[]) AND {codes}""".format(
+    net="starts + resumed + moved_in - ends - moved_out", codes=CODES)
+
+
+def _merged(lists):
+    """``(province_code, scheme, n)`` rows of ``lists`` summed per code and scheme, no 0."""
+    lists = [rows for rows in lists if rows]
+    if len(lists) < 2:
+        return lists[0] if lists else []
+    total = collections.defaultdict(int)
+    for rows in lists:
+        for code, scheme, n in rows:
+            total[(code, scheme)] += n
+    return [(code, scheme, n) for (code, scheme), n in total.items() if n]
+
+
+def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
+    """``_sql_sums``, with the whole months of each range dated before ``horizon``
+    (default: the month before this one) summed from ``settled`` (default ``SETTLED``);
+    only in a transaction that reads one snapshot (``snapshot``)."""
+    settled = SETTLED if settled is None else settled
+    requests = list(requests)
+    if not (settled.size and getattr(cur, "one_snapshot", False)):
+        return _sql_sums(cur, requests, codes, current)
+    horizon = horizon or _horizon()
+    parts, owners, kept = [], [], []  # what SQL sums and for which request; (i, column, m1, m2)
+    for i, (column, first, end) in enumerate(requests):
+        m1 = _month_ceiling(first)  # None past the calendar's last month
+        m2 = min(horizon, end.replace(day=1)) if end is not None else horizon
+        months = 0 if m1 is None else (m2.year - m1.year) * 12 + m2.month - m1.month
+        if column not in (NET, "starts") or not 0 < months <= settled.span:
+            parts.append((column, first, end))
+            owners.append(i)
+            continue
+        kept.append((i, column, m1, m2))
+        for lo, hi in ((first, m1), (m2, end)):  # the rest of the range, if any: from SQL
+            if hi is None or lo < hi:
+                parts.append((column, lo, hi))
+                owners.append(i)
+    pieces = [[] for _ in requests]
+    if kept:
+        codes_key = None if codes is None else tuple(sorted(codes))
+        db, table, filenode, months, versions = _tuples(cur, MONTH_VERSIONS, {
+            "lo": min(k[2] for k in kept), "hi": max(k[3] for k in kept)})[0]
+        identity = (db, table, filenode, codes_key)
+        version_of = dict(zip(months or (), versions or ()))
+        wanted, stale, rows_of = [], set(), {}  # rows_of: the months' rows this call sums
+        for i, column, m1, m2 in kept:
+            month_list = list(_months_between(m1, m2))
+            now = tuple(version_of.get(m) for m in month_list)
+            entry = settled.totals.get((identity, column, m1, m2))
+            if entry is not None and entry[0] == now:
+                settled.hits += 1
+                pieces[i].append(entry[1])
+                continue
+            wanted.append((i, column, m1, m2, month_list, now))
+            for month in month_list:
+                have = settled.months.get((identity, month))
+                if have is None or have[0] != version_of.get(month):
+                    stale.add(month)
+                else:
+                    rows_of[month] = have
+    results = _sql_sums(cur, parts, codes, current)
+    for owner, rows in zip(owners, results):
+        pieces[owner].append(rows)
+    if kept and wanted:
+        if stale:
+            read = {month: ([], []) for month in stale}
+            for month, code, scheme, starts, net in _tuples(
+                    cur, MONTH_ROWS, {"m": sorted(stale), "c": _codes(codes)}):
+                if starts:
+                    read[month][0].append((code, scheme, starts))
+                if net:
+                    read[month][1].append((code, scheme, net))
+            settled.months_read += len(stale)
+            for month, rows in read.items():
+                rows_of[month] = (version_of.get(month),) + rows
+                settled._keep(settled.months, (identity, month), rows_of[month], settled.size)
+        for i, column, m1, m2, month_list, now in wanted:
+            at = 1 if column == "starts" else 2
+            total = _merged([rows_of[month][at] for month in month_list])
+            settled.updates += 1
+            settled._keep(settled.totals, (identity, column, m1, m2), (now, total), settled.size)
+            pieces[i].append(total)
+    return [_merged(p) for p in pieces] + ([results[-1]] if current else [])
+
+
+def _months_between(m1, m2):
+    month = m1
+    while month < m2:
+        yield month
+        month = _month_after(month)
+
+
+def _sql_sums(cur, requests, codes, current=False):
     """One list of ``(province_code, scheme, sum)`` per request ``(column, first, end)``:
     the column summed over the days ``first`` <= day < ``end`` (``end`` None: no end),
     all in one statement that reads each row once. Whole months come from
     ``coverage_monthly``, the rest from ``coverage_changes`` (see ``_spans``).
     ``current``: one more list last, the participants now (participant_counts), from
-    the same snapshot. Sums of 0 are left out."""
-    requests = list(requests) + ([("participants", None, None)] if current else [])
+    the same snapshot. Sums of 0 are left out. Requests asked twice are summed once."""
+    requests = list(requests)
+    unique = list(dict.fromkeys(requests))
+    if len(unique) < len(requests):
+        results = _sql_sums(cur, unique, codes, current)
+        by_request = dict(zip(unique, results))
+        return [by_request[request] for request in requests] + results[len(unique):]
+    requests += [("participants", None, None)] if current else []
     if not requests:
         return []
     params, sums, days, lows, highs = {"c": _codes(codes), "current": current}, [], [], [], []
@@ -343,9 +535,9 @@ def programme_breakdown(cur, programme_code):
     return cur.fetchall()
 
 
-READ_MODELS = ("participant_counts", "coverage_changes", "coverage_monthly", "group_counts",
-               "rejection_counts", "benefit_payments", "claim_decisions", "programmes",
-               "programme_grants", "programme_people", "read_model_clock")
+READ_MODELS = ("participant_counts", "coverage_changes", "coverage_monthly", "coverage_month_clock",
+               "group_counts", "rejection_counts", "benefit_payments", "claim_decisions",
+               "programmes", "programme_grants", "programme_people", "read_model_clock")
 
 
 def clear_read_models(cur):

@@ -308,11 +308,17 @@ def test_the_migration_back_fills_the_rollup_from_the_days(database_dsn, tmp_pat
                 key + (n, rng.randrange(3), rng.randrange(2), rng.randrange(2), rng.randrange(2))
                 for key, n in sorted(rows.items())])
         applied = migrate(database_dsn, schema, MIGRATIONS)
-        assert applied == ["reporting/0007_coverage_monthly.sql"]
+        assert applied == ["reporting/0007_coverage_monthly.sql",
+                           "reporting/0008_coverage_month_clock.sql"]
         with pool.transaction() as cur:
             cur.execute("SELECT count(*) AS n, sum(starts)::bigint AS s FROM coverage_monthly")
             filled = cur.fetchone()
             assert filled["n"] > 0 and filled["s"] == sum(rows.values())
+            # and a version for every month there is (store.SettledSums)
+            cur.execute("SELECT (SELECT count(DISTINCT month) FROM coverage_monthly) AS months,"
+                        " (SELECT count(*) FROM coverage_month_clock) AS versions")
+            clock = cur.fetchone()
+            assert clock["versions"] == clock["months"] > 0
             assert rollup_matches_the_days(cur)
             for day in days_to_check() + [dt.date(1995, 1, 1), dt.date(2003, 5, 31), dt.date(2010, 2, 1)]:
                 net = sorted((p, s, int(n)) for p, s, n in store.coverage_changes_after(cur, day) if n)
