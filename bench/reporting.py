@@ -321,8 +321,8 @@ def seed_reporting(dsn, participants, today):
               round(population * s * 0.49),
               "bench.reporting: synthetic, in the scale of the seeded register")
              for code, s in shares.items()])
-        cur.execute("INSERT INTO read_model_clock (name) VALUES ('coverage'), ('benefits')"
-                    " ON CONFLICT (name) DO UPDATE SET changed_at = now()")
+        cur.execute("INSERT INTO read_model_clock (name) VALUES ('coverage'), ('benefits'),"
+                    " ('targets'), ('denominators') ON CONFLICT (name) DO UPDATE SET changed_at = now()")
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:

@@ -107,6 +107,19 @@ def defer(cur, sql, params=None):
         cur.execute(sql, params)
 
 
+def fetch_tuples(cur, sql, params=None):
+    """The rows of ``sql`` as plain tuples, in ``cur``'s transaction; ``cur``'s deferred
+    statements go first, in the same round trip (``Cursor.plain`` would send them in
+    one of their own)."""
+    pending = cur._take() if isinstance(cur, Cursor) and cur.pending else None
+    with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
+        if pending:
+            plain.execute(pending + b";\n" + plain.mogrify(sql, params))
+        else:
+            plain.execute(sql, params)
+        return plain.fetchall()
+
+
 def plain_cursor(cur):
     """A tuple cursor in ``cur``'s transaction that sees its deferred writes."""
     if isinstance(cur, Cursor):

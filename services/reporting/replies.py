@@ -111,12 +111,8 @@ def read_model_version(cur):
     that last wrote each, the table's file (a rebuild's ``TRUNCATE`` gives it a new one,
     so an emptied clock is not the empty clock of before) and the number of migrations
     applied."""
-    cur.execute("SELECT (SELECT count(*) FROM schema_migrations) AS migrations,"
-                " pg_relation_filenode('read_model_clock') AS filenode,"
-                " array_agg(name || ' ' || xmin::text || ' ' || changed_at::text ORDER BY name)"
-                " AS clock FROM read_model_clock")
-    row = cur.fetchone()
-    return row["migrations"], row["filenode"], tuple(row["clock"] or ())
+    known = store.versions(cur)  # (read with the month versions the sums use: one statement)
+    return known.migrations, known.clock_file, tuple(sorted(known.clock.items()))
 
 
 class Answers(DependencyProvider):

@@ -168,8 +168,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         row["name"] = name or ""
 
         def store_target(uow):
-            stored = queries.target_view(store.set_target(uow.cursor, row))
-            store.touch(uow.cursor, {"targets"})  # a new read-model version (replies.Answers)
+            stored = queries.target_view(store.set_target(uow.cursor, row))  # (touches the clock)
             uow.emit("targets_changed", stored)
             return stored
         return self._changing(store_target)
@@ -193,8 +192,7 @@ class ReportingService(PlatformRpc, ReportingHttp):
         row["source"] = source.strip()
 
         def store_denominator(uow):
-            stored = dict(store.set_denominator(uow.cursor, row))
-            store.touch(uow.cursor, {"denominators"})  # a new read-model version (replies.Answers)
+            stored = dict(store.set_denominator(uow.cursor, row))  # (touches the clock)
             return stored
         return self._changing(store_denominator)
 

@@ -3,11 +3,12 @@ import collections
 import datetime as dt
 import json
 import os
+import typing
 
 import psycopg2.extensions
 import psycopg2.extras
 
-from shared.db import defer, plain_cursor
+from shared.db import defer, fetch_tuples
 from shared.envelope import today_in
 
 
@@ -23,9 +24,7 @@ def add_to_counts(cur, deltas):
 def _tuples(cur, sql, params):
     """Rows as plain tuples, in ``cur``'s transaction: aggregates are read by the
     hundred, and a dict per row was most of a figure's time in Python."""
-    with plain_cursor(cur) as plain:
-        plain.execute(sql, params)
-        return plain.fetchall()
+    return fetch_tuples(cur, sql, params)
 
 
 def _month_after(day):
@@ -151,8 +150,69 @@ def touch(cur, names):
 
 
 def clock(cur):
+    """``{name: changed_at}`` of ``read_model_clock``."""
+    if kept_between_calls(cur):
+        return {name: changed_at for name, (_, changed_at) in versions(cur).clock.items()}
     cur.execute("SELECT name, changed_at FROM read_model_clock")
     return {row["name"]: row["changed_at"] for row in cur.fetchall()}
+
+
+VERSIONS = """
+SELECT current_database(), 'coverage_month_clock'::regclass::oid,
+       pg_relation_filenode('coverage_month_clock'), m.months, m.versions,
+       (SELECT count(*) FROM schema_migrations), pg_relation_filenode('read_model_clock'),
+       c.names, c.xmins, c.changed
+  FROM (SELECT array_agg(month) AS months, array_agg(version) AS versions
+          FROM coverage_month_clock WHERE month >= %(since)s) m,
+       (SELECT array_agg(name) AS names, array_agg(xmin::text) AS xmins,
+               array_agg(changed_at) AS changed FROM read_model_clock) c"""
+
+
+class Versions(typing.NamedTuple):
+    """What the read models are, in one statement: ``identity`` (database, the month
+    clock's table and file), each month's version (``coverage_month_clock``), and
+    ``read_model_clock``'s rows ``{name: (xmin, changed_at)}`` with the number of
+    migrations and the clock table's file (``replies.read_model_version``)."""
+    identity: tuple
+    months: dict
+    migrations: int
+    clock_file: int
+    clock: dict
+
+
+def versions(cur):
+    """``Versions`` now; read once per transaction when it reads one snapshot (``snapshot``)."""
+    known = getattr(cur, "read_versions", None)
+    if known is not None:
+        return known
+    (db, table, filenode, months, month_versions, migrations, clock_file, names, xmins,
+     changed) = _tuples(cur, VERSIONS, {"since": _earliest_kept()})[0]
+    known = Versions((db, table, filenode), dict(zip(months or (), month_versions or ())),
+                     migrations, clock_file,
+                     {name: (xmin, at) for name, xmin, at in zip(names or (), xmins or (), changed or ())})
+    if getattr(cur, "one_snapshot", False):
+        cur.read_versions = known
+    return known
+
+
+def kept_between_calls(cur):
+    """Whether ``cur`` may use what ``SETTLED`` keeps: in one snapshot, with keeping on."""
+    return bool(SETTLED.size and getattr(cur, "one_snapshot", False))
+
+
+def _kept_input(cur, name, key, read):
+    """``read(cur)``, kept between calls while ``read_model_clock``'s row ``name`` (which
+    every write of that input touches) is unchanged."""
+    if not kept_between_calls(cur):
+        return read(cur)
+    known = versions(cur)
+    key, stamp = (known.identity, name) + key, known.clock.get(name)
+    entry = SETTLED.totals.get(key)
+    if entry is not None and entry[0] == stamp:
+        return list(entry[1])
+    rows = read(cur)
+    SETTLED._keep(SETTLED.totals, key, (stamp, rows), SETTLED.size)
+    return list(rows)
 
 
 def _month_start(day):
@@ -243,18 +303,22 @@ class SettledSums:
       is summed again from ``months``, reading from SQL only the months whose
       version changed (a back-dated batch: one month).
 
-    Versions are read in the call's own snapshot (``snapshot``), so what is used is
-    what the same snapshot would sum. Everything is keyed on the clock table's
-    identity too (database, table, its file: a rebuild's ``TRUNCATE`` gives a new
-    one). ``size``: the months kept (a month per province-code set asked); 0 keeps
-    nothing (``REPORTING_SETTLED_SUMS``); ranges of more than ``span`` months are
-    summed in SQL each time."""
+    - and the planners' targets and denominators (``_kept_input``), while their
+      ``read_model_clock`` row is unchanged.
+
+    Versions are read once per call, in its own snapshot (``snapshot``, ``versions``),
+    so what is used is what the same snapshot would sum. Everything is keyed on the
+    clock table's identity too (database, table, its file: a rebuild's ``TRUNCATE``
+    gives a new one). ``size``: the entries kept (a month per province-code set asked,
+    a range, an input); 0 keeps nothing (``REPORTING_SETTLED_SUMS``). Ranges that
+    begin more than ``span`` months before the horizon are summed in SQL each time
+    (the versions read go back that far)."""
 
     def __init__(self, size=512, span=60):
         self.size, self.span = size, span
         self.months = collections.OrderedDict()
         self.totals = collections.OrderedDict()
-        self.hits = self.updates = self.months_read = 0
+        self.hits = self.updates = self.deltas = self.months_read = 0
 
     @staticmethod
     def _keep(entries, key, value, size):
@@ -273,16 +337,18 @@ def _horizon(today=None):
     return (first - dt.timedelta(days=1)).replace(day=1)
 
 
+def _earliest_kept(today=None):
+    """The first month whose sums may be kept: ``SETTLED.span`` months before the
+    horizon (``versions`` reads the versions from there on)."""
+    horizon = _horizon(today)
+    months = horizon.year * 12 + horizon.month - 1 - SETTLED.span
+    return dt.date(months // 12, months % 12 + 1, 1)
+
+
 def _month_ceiling(day):
     """``day`` if it is a month's first day, else the first day of the month after."""
     return day if day.day == 1 else _month_after(day)
 
-
-MONTH_VERSIONS = """
-SELECT current_database(), 'coverage_month_clock'::regclass::oid,
-       pg_relation_filenode('coverage_month_clock'),
-       array_agg(month ORDER BY month), array_agg(version ORDER BY month)
-  FROM coverage_month_clock WHERE month >= %(lo)s AND month < %(hi)s"""
 
 MONTH_ROWS = """
 SELECT month, province_code, scheme, starts, {net} FROM coverage_monthly
@@ -308,15 +374,16 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
     only in a transaction that reads one snapshot (``snapshot``)."""
     settled = SETTLED if settled is None else settled
     requests = list(requests)
-    if not (settled.size and getattr(cur, "one_snapshot", False)):
+    if not (settled.size and getattr(cur, "one_snapshot", False)):  # (kept_between_calls)
         return _sql_sums(cur, requests, codes, current)
     horizon = horizon or _horizon()
+    earliest = _earliest_kept()  # (the versions read go back to there)
     parts, owners, kept = [], [], []  # what SQL sums and for which request; (i, column, m1, m2)
     for i, (column, first, end) in enumerate(requests):
         m1 = _month_ceiling(first)  # None past the calendar's last month
         m2 = min(horizon, end.replace(day=1)) if end is not None else horizon
         months = 0 if m1 is None else (m2.year - m1.year) * 12 + m2.month - m1.month
-        if column not in (NET, "starts") or not 0 < months <= settled.span:
+        if column not in (NET, "starts") or not 0 < months or m1 < earliest:
             parts.append((column, first, end))
             owners.append(i)
             continue
@@ -328,10 +395,8 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
     pieces = [[] for _ in requests]
     if kept:
         codes_key = None if codes is None else tuple(sorted(codes))
-        db, table, filenode, months, versions = _tuples(cur, MONTH_VERSIONS, {
-            "lo": min(k[2] for k in kept), "hi": max(k[3] for k in kept)})[0]
-        identity = (db, table, filenode, codes_key)
-        version_of = dict(zip(months or (), versions or ()))
+        known = versions(cur)  # every month's, in this snapshot
+        identity, version_of = known.identity + (codes_key,), known.months
         wanted, stale, rows_of = [], set(), {}  # rows_of: the months' rows this call sums
         for i, column, m1, m2 in kept:
             month_list = list(_months_between(m1, m2))
@@ -341,7 +406,18 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
                 settled.hits += 1
                 pieces[i].append(entry[1])
                 continue
-            wanted.append((i, column, m1, m2, month_list, now))
+            changed = [] if entry is None else \
+                [(month, was) for month, was, is_ in zip(month_list, entry[0], now) if was != is_]
+            before = {month: settled.months.get((identity, month)) for month, _ in changed}
+            if entry is not None and 3 * len(changed) <= len(month_list) and \
+                    all(before[month] is not None and before[month][0] == was
+                        for month, was in changed):
+                # a few months changed (a back-dated batch): the kept sums, less what
+                # those months were, plus what they are
+                wanted.append((i, column, m1, m2, [m for m, _ in changed], now, entry[1], before))
+                stale.update(before)
+                continue
+            wanted.append((i, column, m1, m2, month_list, now, None, None))
             for month in month_list:
                 have = settled.months.get((identity, month))
                 if have is None or have[0] != version_of.get(month):
@@ -364,9 +440,15 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
             for month, rows in read.items():
                 rows_of[month] = (version_of.get(month),) + rows
                 settled._keep(settled.months, (identity, month), rows_of[month], settled.size)
-        for i, column, m1, m2, month_list, now in wanted:
+        for i, column, m1, m2, month_list, now, kept_total, before in wanted:
             at = 1 if column == "starts" else 2
-            total = _merged([rows_of[month][at] for month in month_list])
+            if kept_total is None:
+                total = _merged([rows_of[month][at] for month in month_list])
+            else:
+                settled.deltas += 1
+                total = _merged([kept_total] + [rows_of[month][at] for month in month_list] +
+                                [[(code, scheme, -n) for code, scheme, n in before[month][at]]
+                                 for month in month_list])
             settled.updates += 1
             settled._keep(settled.totals, (identity, column, m1, m2), (now, total), settled.size)
             pieces[i].append(total)
@@ -456,9 +538,13 @@ def starts_between(cur, first, last, codes=None):
 
 
 def denominators(cur):
-    cur.execute("SELECT province_code, year, population, labour_force, working_age_labour_force,"
-                " source, verify FROM denominators")
-    return cur.fetchall()
+    """Planners' denominators (kept between calls while unchanged: ``set_denominator``
+    touches the clock)."""
+    def read(cur):
+        cur.execute("SELECT province_code, year, population, labour_force,"
+                    " working_age_labour_force, source, verify FROM denominators")
+        return cur.fetchall()
+    return _kept_input(cur, "denominators", (), read)
 
 
 def set_denominator(cur, row):
@@ -474,7 +560,9 @@ def set_denominator(cur, row):
                 " source = EXCLUDED.source, verify = false, updated_at = now()"
                 " RETURNING province_code, year, population, labour_force,"
                 " working_age_labour_force, source", row)
-    return cur.fetchone()
+    stored = cur.fetchone()
+    touch(cur, {"denominators"})  # a new version: answers and kept inputs are read again
+    return stored
 
 
 TARGET_COLUMNS = "year, province_code, scheme, measure, name, starts_on, ends_on, target, updated_at"
@@ -487,7 +575,9 @@ def set_target(cur, row):
                 " ON CONFLICT (year, province_code, scheme, measure, name) DO UPDATE SET"
                 " starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on,"
                 f" target = EXCLUDED.target, updated_at = now() RETURNING {TARGET_COLUMNS}", row)
-    return cur.fetchone()
+    stored = cur.fetchone()
+    touch(cur, {"targets"})  # a new version: answers and kept inputs are read again
+    return stored
 
 
 # what target_progress reads (no updated_at: a timestamptz parsed per row was a third of
@@ -496,12 +586,16 @@ TARGET_FIGURES = "year, province_code, scheme, measure, name, starts_on, ends_on
 
 
 def targets(cur, year, province_code=None):
-    rows = _tuples(cur, f"SELECT {TARGET_FIGURES} FROM targets WHERE year = %(y)s"
-                        " AND (%(p)s::text IS NULL OR province_code = %(p)s)"
-                        " ORDER BY province_code, scheme, measure, name",
-                   {"y": year, "p": province_code})
-    names = TARGET_FIGURES.split(", ")
-    return [dict(zip(names, row)) for row in rows]
+    """The targets of ``year`` (of one province or all), kept between calls while
+    unchanged (``set_target`` touches the clock). Read only: the dicts may be shared."""
+    def read(cur):
+        rows = _tuples(cur, f"SELECT {TARGET_FIGURES} FROM targets WHERE year = %(y)s"
+                            " AND (%(p)s::text IS NULL OR province_code = %(p)s)"
+                            " ORDER BY province_code, scheme, measure, name",
+                       {"y": year, "p": province_code})
+        names = TARGET_FIGURES.split(", ")
+        return [dict(zip(names, row)) for row in rows]
+    return _kept_input(cur, "targets", (year, province_code), read)
 
 
 def benefit_payments(cur, first, last, codes=None):

@@ -83,9 +83,10 @@ def test_kept_sums_follow_every_batch_back_dated_ones_too(pool, settled):
     back = dated(synthetic_events(60, 12), dt.date(2025, 3, 1))
     consume(pool, back)
     events += back
-    read = settled.months_read
+    read, deltas = settled.months_read, settled.deltas
     check(pool, dated_effects(events))
     assert 0 < settled.months_read - read <= 1 * 1  # one month, one province-code set
+    assert settled.deltas > deltas  # the kept sums brought up to date by that month alone
 
     # spread over two years: the figures are still the direct count
     more = synthetic_events(400, 13)
