@@ -326,6 +326,37 @@ def _defer(cur, waiting, bounced_ids):
         waiting, template="(%s::bigint, %s::float8)", page_size=len(waiting))
 
 
+PRUNE_SENT = """
+DELETE FROM outbox WHERE id IN (
+  SELECT id FROM outbox WHERE sent_at < now() - make_interval(secs => %s)
+   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"""
+
+
+def keep_seconds(days):
+    """``OUTBOX.keep_sent_days`` in seconds; None (keep forever) when blank or negative."""
+    text = "" if days is None else str(days).strip()
+    if not text or float(text) < 0:
+        return None
+    return float(text) * 86400
+
+
+def prune_sent(pool, keep_seconds, chunk=5000, chunks=50):
+    """Delete outbox rows sent (or given up as unroutable) more than ``keep_seconds``
+    ago, oldest first, ``chunk`` rows a transaction, at most ``chunks`` transactions;
+    returns how many were deleted. Unsent rows are never touched: a sent row has done
+    its work (the broker confirmed it; consumers' inboxes hold what they took), and
+    what is kept meanwhile is only for looking back."""
+    deleted = 0
+    for _ in range(chunks):
+        with pool.transaction() as cur:
+            cur.execute(PRUNE_SENT, (float(keep_seconds), chunk))
+            done = cur.rowcount
+        deleted += done
+        if done < chunk:
+            break
+    return deleted
+
+
 def backlog(cur):
     """Unsent events, how many of them wait because no queue is bound to their
     type (``Unrouted``: nobody is missing them), and the age of the oldest, in seconds."""
@@ -357,6 +388,10 @@ class OutboxRelay(DependencyProvider):
         self.publisher = ConfirmingPublisher(config["AMQP_URI"])
         self.publisher.unrouted.give_up_seconds = float(
             settings.get("unroutable_give_up_seconds", 60))
+        # sent rows are deleted this long after they were sent (blank or negative: kept)
+        self.keep_sent_seconds = keep_seconds(settings.get("keep_sent_days", 7))
+        self.prune_every = float(settings.get("prune_every_seconds", 60))
+        self._pruned_at = 0.0
         self._wake = threading.Event()
         self._running = False
 
@@ -382,11 +417,23 @@ class OutboxRelay(DependencyProvider):
                 while self._running and relay_once(
                         self.database.pool, self.publisher, self.batch_size) == self.batch_size:
                     pass
+                self._prune()
             except Exception as exc:  # the relay outlives broker and database outages
                 log.warning("outbox relay: %s; retrying", type(exc).__name__)
                 self.publisher.close()
                 time.sleep(self.poll_seconds)
         self.publisher.close()
+
+    def _prune(self):
+        """Every ``prune_every`` seconds, once the outbox is drained: sent rows past
+        ``keep_sent_days`` go (``prune_sent``)."""
+        if self.keep_sent_seconds is None or time.monotonic() - self._pruned_at < self.prune_every:
+            return
+        self._pruned_at = time.monotonic()
+        deleted = prune_sent(self.database.pool, self.keep_sent_seconds)
+        if deleted:
+            log.info("outbox: deleted %d event(s) sent more than %g day(s) ago", deleted,
+                     self.keep_sent_seconds / 86400)
 
     def get_dependency(self, worker_ctx):
         return self

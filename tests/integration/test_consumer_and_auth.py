@@ -218,3 +218,33 @@ def test_the_consumer_and_relay_survive_the_broker_dropping_every_connection(
     eventually(lambda: publish(amqp_uri, [after]) or True, timeout=10)
     eventually(lambda: after["event_id"] in effects(pool), timeout=30)
     assert not container._died.ready()
+
+
+def test_the_relay_prunes_what_it_sent_once_past_the_keep(container_factory, service_config, pool,
+                                                           amqp_uri):
+    from shared.outbox import UnitOfWork
+    exchange, queue = f"it-{uuid.uuid4().hex[:8]}.events", f"it-{uuid.uuid4().hex[:8]}"
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(queue, durable=True, auto_delete=False)
+        channel.queue_bind(queue, exchange, "#")
+    with pool.transaction() as cur:
+        uow = UnitOfWork(cur, exchange)
+        for i in range(5):
+            uow.emit("work", {"note": str(i)})
+        uow.flush()
+    config = dict(service_config, OUTBOX={"keep_sent_days": 0, "prune_every_seconds": 0.2,
+                                          "poll_seconds": 0.2})
+    container = container_factory(WorkService, config)
+    container.start()
+
+    def outbox_rows():
+        with pool.transaction() as cur:
+            cur.execute("SELECT count(*) AS n FROM outbox")
+            return cur.fetchone()["n"]
+    # published (the queue has all five), then deleted: kept 0 days
+    assert eventually(lambda: outbox_rows() == 0, timeout=15)
+    with Connection(amqp_uri) as conn:
+        assert conn.default_channel.queue_declare(queue, passive=True).message_count == 5
+        conn.default_channel.queue_delete(queue)

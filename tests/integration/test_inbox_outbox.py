@@ -252,3 +252,29 @@ def test_events_of_a_type_nobody_consumes_are_given_up_after_the_window(pool, am
     rows = outbox_rows(pool)
     assert unsent(pool) == 0
     assert all(r["sent"] and "not published" in r["last_error"] for r in rows)
+
+
+def test_sent_rows_past_their_keep_are_pruned_and_nothing_else(pool, amqp_uri, bound_queue):
+    from shared.outbox import keep_seconds, prune_sent
+    exchange, queue = bound_queue
+    sent = write_events(pool, exchange, 12)
+    assert relay_once(pool, ConfirmingPublisher(amqp_uri), 100) == 12
+    waiting = write_events(pool, exchange, 3)  # not relayed: unsent, and made old too
+    with pool.transaction() as cur:
+        for days, ids in (("8 days", sent[:7]), ("6 days", sent[7:9])):
+            cur.execute("UPDATE outbox SET sent_at = now() - %s::interval"
+                        " WHERE event_id = ANY(%s::uuid[])", (days, ids))
+        cur.execute("UPDATE outbox SET created_at = now() - interval '30 days'"
+                    " WHERE event_id = ANY(%s::uuid[])", (waiting,))
+    # 7 rows in chunks of 3: three transactions, the oldest sent first
+    assert prune_sent(pool, keep_seconds(7), chunk=3) == 7
+    with pool.transaction() as cur:
+        cur.execute("SELECT event_id::text AS e, sent_at IS NULL AS unsent FROM outbox")
+        left = {row["e"]: row["unsent"] for row in cur.fetchall()}
+    assert set(left) == set(sent[7:]) | set(waiting)
+    assert sorted(e for e, unsent in left.items() if unsent) == sorted(waiting)
+    assert prune_sent(pool, keep_seconds(7)) == 0
+    assert prune_sent(pool, keep_seconds("0")) == 5  # every sent row, none of the unsent
+    assert unsent(pool) == 3
+    assert keep_seconds("") is None and keep_seconds(None) is None and keep_seconds(-1) is None
+    drain(amqp_uri, queue)
