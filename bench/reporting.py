@@ -219,8 +219,7 @@ INSERT INTO coverage_monthly (month, province_code, scheme, starts, ends, resume
 SELECT date_trunc('month', day)::date, province_code, scheme, sum(starts), sum(ends), sum(resumed),
        sum(moved_in), sum(moved_out)
   FROM coverage_changes GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
--- A version per month, as migration 0008 gives the months there are.
-INSERT INTO coverage_month_clock (month) SELECT DISTINCT month FROM coverage_monthly ORDER BY 1;
+-- (each month gets its version from the roll-up's triggers, migration 0008)
 """
 
 # Yearly targets per province of today's map and for VN: 8% above last year's starts.

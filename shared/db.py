@@ -111,12 +111,11 @@ def fetch_tuples(cur, sql, params=None):
     """The rows of ``sql`` as plain tuples, in ``cur``'s transaction; ``cur``'s deferred
     statements go first, in the same round trip (``Cursor.plain`` would send them in
     one of their own)."""
-    pending = cur._take() if isinstance(cur, Cursor) and cur.pending else None
     with cur.connection.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:
-        if pending:
-            plain.execute(pending + b";\n" + plain.mogrify(sql, params))
-        else:
-            plain.execute(sql, params)
+        statement = plain.mogrify(sql, params)  # first: a statement that cannot be
+        if isinstance(cur, Cursor) and cur.pending:  # rendered leaves the deferred ones held
+            statement = cur._take() + b";\n" + statement
+        plain.execute(statement)
         return plain.fetchall()
 
 

@@ -87,9 +87,8 @@ def add_coverage_changes(cur, rows):
 def add_coverage_monthly(cur, rows):
     """The same changes summed per month (``month`` its first day); see coverage_changes_after.
 
-    Gives each month written a new version (``coverage_month_clock``, which
-    ``SettledSums`` relies on): whatever writes ``coverage_changes`` for a month
-    calls this for it in the same transaction."""
+    Each month written gets a new version (``coverage_month_clock``, which
+    ``SettledSums`` relies on) from the table's triggers (migration 0008)."""
     psycopg2.extras.execute_values(
         cur,
         "INSERT INTO coverage_monthly AS c (month, province_code, scheme, starts, ends, resumed,"
@@ -97,12 +96,6 @@ def add_coverage_monthly(cur, rows):
         " SET starts = c.starts + EXCLUDED.starts, ends = c.ends + EXCLUDED.ends,"
         " resumed = c.resumed + EXCLUDED.resumed, moved_in = c.moved_in + EXCLUDED.moved_in,"
         " moved_out = c.moved_out + EXCLUDED.moved_out", rows)
-    months = sorted({row[0] for row in rows})  # in month order: concurrent batches lock alike
-    if months:
-        psycopg2.extras.execute_values(
-            cur, "INSERT INTO coverage_month_clock AS k (month) VALUES %s ON CONFLICT (month)"
-                 " DO UPDATE SET version = nextval('coverage_month_version')",
-            [(month,) for month in months])
 
 
 def add_benefit_payments(cur, rows):
@@ -158,7 +151,8 @@ def clock(cur):
 
 
 VERSIONS = """
-SELECT current_database(), 'coverage_month_clock'::regclass::oid,
+SELECT ARRAY[current_database(), host(inet_server_addr()), inet_server_port()::text,
+             pg_postmaster_start_time()::text], 'coverage_month_clock'::regclass::oid,
        pg_relation_filenode('coverage_month_clock'), m.months, m.versions,
        (SELECT count(*) FROM schema_migrations), pg_relation_filenode('read_model_clock'),
        c.names, c.xmins, c.changed
@@ -169,8 +163,8 @@ SELECT current_database(), 'coverage_month_clock'::regclass::oid,
 
 
 class Versions(typing.NamedTuple):
-    """What the read models are, in one statement: ``identity`` (database, the month
-    clock's table and file), each month's version (``coverage_month_clock``), and
+    """What the read models are, in one statement: ``identity`` (server, database, the
+    month clock's table and file), each month's version (``coverage_month_clock``), and
     ``read_model_clock``'s rows ``{name: (xmin, changed_at)}`` with the number of
     migrations and the clock table's file (``replies.read_model_version``)."""
     identity: tuple
@@ -182,22 +176,22 @@ class Versions(typing.NamedTuple):
 
 def versions(cur):
     """``Versions`` now; read once per transaction when it reads one snapshot (``snapshot``)."""
-    known = getattr(cur, "read_versions", None)
+    known = getattr(cur, "read_versions", None) if in_snapshot(cur) else None
     if known is not None:
         return known
     (db, table, filenode, months, month_versions, migrations, clock_file, names, xmins,
      changed) = _tuples(cur, VERSIONS, {"since": _earliest_kept()})[0]
-    known = Versions((db, table, filenode), dict(zip(months or (), month_versions or ())),
+    known = Versions((tuple(db), table, filenode), dict(zip(months or (), month_versions or ())),
                      migrations, clock_file,
                      {name: (xmin, at) for name, xmin, at in zip(names or (), xmins or (), changed or ())})
-    if getattr(cur, "one_snapshot", False):
+    if in_snapshot(cur):
         cur.read_versions = known
     return known
 
 
 def kept_between_calls(cur):
     """Whether ``cur`` may use what ``SETTLED`` keeps: in one snapshot, with keeping on."""
-    return bool(SETTLED.size and getattr(cur, "one_snapshot", False))
+    return bool(SETTLED.size and in_snapshot(cur))
 
 
 def _kept_input(cur, name, key, read):
@@ -271,15 +265,30 @@ SELECT province_code, scheme, {sums} FROM (
 def snapshot(cur):
     """Make the rest of ``cur``'s transaction read one snapshot (``REPEATABLE READ``,
     read only), if it has not begun: True when it reads one, so that figures read by
-    several statements agree and ``SettledSums`` may be used. The statement goes
-    with the next one (one round trip)."""
-    if getattr(cur, "one_snapshot", False):
+    several statements agree and ``SettledSums`` may be used. The read models are
+    locked first (``ACCESS SHARE``, in a rebuild's order), so that a call arriving
+    during a rebuild takes its snapshot after the rebuild committed (a snapshot
+    taken before would see the truncated tables empty). Both statements go with the
+    next one (one round trip). The transaction can then write nothing."""
+    if in_snapshot(cur):
         return True
-    if getattr(cur, "pending", 0) or \
+    if cur.connection.autocommit or getattr(cur, "pending", 0) or \
             cur.connection.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
         return False
-    defer(cur, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    cur.one_snapshot = True
+    defer(cur, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+               "LOCK TABLE " + ", ".join(READ_MODELS) + " IN ACCESS SHARE MODE")
+    cur.one_snapshot, cur.read_versions = True, None
+    return True
+
+
+def in_snapshot(cur):
+    """Whether ``cur``'s transaction is one ``snapshot`` began (and not over)."""
+    if not getattr(cur, "one_snapshot", False):
+        return False
+    if cur.connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE \
+            and not getattr(cur, "pending", 0):
+        cur.one_snapshot, cur.read_versions = False, None  # that transaction has ended
+        return False
     return True
 
 
@@ -296,23 +305,23 @@ class SettledSums:
     - ``months``: each month's rows (starts and net change per province code and
       scheme, for the province codes asked), with the month's *version*: its row in
       ``coverage_month_clock``, which every write of that month's figures renews
-      with a larger number (``add_coverage_monthly``; a month never written has
-      none). A month whose version is what it was has the same rows.
+      with a larger number (the roll-up's triggers, migration 0008; a month never
+      written has none). A month whose version is what it was has the same rows.
     - ``totals``: a range's sums with the versions of every month in it; a call
       whose months have those versions uses them as they are, otherwise the range
       is summed again from ``months``, reading from SQL only the months whose
       version changed (a back-dated batch: one month).
-
     - and the planners' targets and denominators (``_kept_input``), while their
       ``read_model_clock`` row is unchanged.
 
     Versions are read once per call, in its own snapshot (``snapshot``, ``versions``),
     so what is used is what the same snapshot would sum. Everything is keyed on the
-    clock table's identity too (database, table, its file: a rebuild's ``TRUNCATE``
-    gives a new one). ``size``: the entries kept (a month per province-code set asked,
-    a range, an input); 0 keeps nothing (``REPORTING_SETTLED_SUMS``). Ranges that
-    begin more than ``span`` months before the horizon are summed in SQL each time
-    (the versions read go back that far)."""
+    clock's identity too: the server (address, port, start time: a restored or
+    failed-over server is another), the database, the table and its file (a
+    rebuild's ``TRUNCATE`` gives a new one). ``size``: the entries kept (a month per
+    province-code set asked, a range, an input); 0 keeps nothing
+    (``REPORTING_SETTLED_SUMS``). Ranges that begin more than ``span`` months before
+    the horizon are summed in SQL each time (the versions read go back that far)."""
 
     def __init__(self, size=512, span=60):
         self.size, self.span = size, span
@@ -374,7 +383,7 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
     only in a transaction that reads one snapshot (``snapshot``)."""
     settled = SETTLED if settled is None else settled
     requests = list(requests)
-    if not (settled.size and getattr(cur, "one_snapshot", False)):  # (kept_between_calls)
+    if not (settled.size and in_snapshot(cur)):
         return _sql_sums(cur, requests, codes, current)
     horizon = horizon or _horizon()
     earliest = _earliest_kept()  # (the versions read go back to there)
