@@ -723,6 +723,9 @@ class Explaining:
     def __exit__(self, *exc):
         return False
 
+    def mogrify(self, sql, params=None):  # (shared.db.fetch_tuples renders first)
+        return self.cur.mogrify(sql, params).decode()
+
     def execute(self, sql, params=None):
         self.cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         self.plan = [r[0] for r in self.cur.fetchall()]
