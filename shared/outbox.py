@@ -326,10 +326,15 @@ def _defer(cur, waiting, bounced_ids):
         waiting, template="(%s::bigint, %s::float8)", page_size=len(waiting))
 
 
-PRUNE_SENT = """
-DELETE FROM outbox WHERE id IN (
-  SELECT id FROM outbox WHERE sent_at < now() - make_interval(secs => %s)
-   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"""
+PRUNE_RANGE = """
+WITH cutoff AS (SELECT now() - make_interval(secs => %(keep)s) AS at),
+gone AS (DELETE FROM outbox WHERE id >= %(lo)s AND id < %(hi)s
+            AND sent_at < (SELECT at FROM cutoff) RETURNING 1)
+SELECT (SELECT count(*) FROM gone) AS deleted,
+       EXISTS (SELECT 1 FROM outbox WHERE id >= %(lo)s AND id < %(hi)s
+                  AND (sent_at >= (SELECT at FROM cutoff)
+                       OR (sent_at IS NULL AND created_at >= (SELECT at FROM cutoff)))) AS recent,
+       (SELECT max(id) FROM outbox) AS last"""
 
 
 def keep_seconds(days):
@@ -342,17 +347,25 @@ def keep_seconds(days):
 
 def prune_sent(pool, keep_seconds, chunk=5000, chunks=50):
     """Delete outbox rows sent (or given up as unroutable) more than ``keep_seconds``
-    ago, oldest first, ``chunk`` rows a transaction, at most ``chunks`` transactions;
-    returns how many were deleted. Unsent rows are never touched: a sent row has done
-    its work (the broker confirmed it; consumers' inboxes hold what they took), and
-    what is kept meanwhile is only for looking back."""
+    ago, oldest first, returning how many were deleted. Unsent rows are never
+    touched: a sent row has done its work (the broker confirmed it; consumers' inboxes
+    hold what they took), and what is kept meanwhile is only for looking back.
+
+    Rows are taken by ranges of ``chunk`` ids from the first sent one, one
+    transaction each (an index range, however large the table), until a range holds
+    a row that is too recent to go (ids follow the order rows were written and, but
+    for a few held back, sent), or after ``chunks`` ranges."""
+    with pool.transaction() as cur:
+        cur.execute("SELECT min(id) AS lo FROM outbox WHERE sent_at IS NOT NULL")
+        lo = cur.fetchone()["lo"]
     deleted = 0
-    for _ in range(chunks):
+    for _ in range(chunks if lo is not None else 0):
         with pool.transaction() as cur:
-            cur.execute(PRUNE_SENT, (float(keep_seconds), chunk))
-            done = cur.rowcount
-        deleted += done
-        if done < chunk:
+            cur.execute(PRUNE_RANGE, {"keep": float(keep_seconds), "lo": lo, "hi": lo + chunk})
+            row = cur.fetchone()
+        deleted += row["deleted"]
+        lo += chunk
+        if row["recent"] or row["last"] is None or lo > row["last"]:
             break
     return deleted
 

@@ -278,3 +278,24 @@ def test_sent_rows_past_their_keep_are_pruned_and_nothing_else(pool, amqp_uri, b
     assert unsent(pool) == 3
     assert keep_seconds("") is None and keep_seconds(None) is None and keep_seconds(-1) is None
     drain(amqp_uri, queue)
+
+
+def test_pruning_stops_at_the_first_range_too_recent_to_go(pool, amqp_uri, bound_queue):
+    """A pass reads ranges of ids from the oldest sent row and stops at the first that
+    holds a row too recent, rather than reading a week of rows every minute."""
+    from shared.outbox import keep_seconds, prune_sent
+    exchange, queue = bound_queue
+    write_events(pool, exchange, 30)
+    assert relay_once(pool, ConfirmingPublisher(amqp_uri), 100) == 30
+
+    class Counting:
+        def __init__(self, pool):
+            self.pool, self.transactions = pool, 0
+
+        def transaction(self):
+            self.transactions += 1
+            return self.pool.transaction()
+    counting = Counting(pool)
+    assert prune_sent(counting, keep_seconds(7), chunk=3) == 0
+    assert counting.transactions == 2  # where to start, and one range
+    drain(amqp_uri, queue)
