@@ -17,6 +17,7 @@ from shared.inbox import EventBatch, EventInbox
 from shared.outbox import OutboxRelay
 from tests.conftest import eventually
 from tests.integration.conftest import MIGRATIONS, effects
+from tests.integration.test_inbox_outbox import bound_queue  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -221,14 +222,9 @@ def test_the_consumer_and_relay_survive_the_broker_dropping_every_connection(
 
 
 def test_the_relay_prunes_what_it_sent_once_past_the_keep(container_factory, service_config, pool,
-                                                           amqp_uri):
+                                                           amqp_uri, bound_queue):
     from shared.outbox import UnitOfWork
-    exchange, queue = f"it-{uuid.uuid4().hex[:8]}.events", f"it-{uuid.uuid4().hex[:8]}"
-    with Connection(amqp_uri) as conn:
-        channel = conn.default_channel
-        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-        channel.queue_declare(queue, durable=True, auto_delete=False)
-        channel.queue_bind(queue, exchange, "#")
+    exchange, queue = bound_queue
     with pool.transaction() as cur:
         uow = UnitOfWork(cur, exchange)
         for i in range(5):
@@ -247,4 +243,3 @@ def test_the_relay_prunes_what_it_sent_once_past_the_keep(container_factory, ser
     assert eventually(lambda: outbox_rows() == 0, timeout=15)
     with Connection(amqp_uri) as conn:
         assert conn.default_channel.queue_declare(queue, passive=True).message_count == 5
-        conn.default_channel.queue_delete(queue)
