@@ -337,16 +337,28 @@ SELECT (SELECT count(*) FROM gone) AS deleted,
        (SELECT max(id) FROM outbox) AS last"""
 
 
+MAX_KEEP_DAYS = 36500
+
+
 def keep_seconds(days):
-    """``OUTBOX.keep_sent_days`` in seconds; None (keep forever) when blank or negative."""
+    """``OUTBOX.keep_sent_days`` in seconds; None (keep forever) when blank or negative.
+    Anything else that is not a number of days up to ``MAX_KEEP_DAYS`` is refused
+    (``ValueError``) when the service starts, rather than failing every prune."""
     text = "" if days is None else str(days).strip()
-    if not text or float(text) < 0:
+    if not text:
         return None
-    return float(text) * 86400
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or value > MAX_KEEP_DAYS:  # NaN, inf, or past what an interval holds
+        raise ValueError(f"OUTBOX.keep_sent_days: {text!r} is not a number of days up to"
+                         f" {MAX_KEEP_DAYS} (blank or negative: keep every sent row)")
+    return None if value < 0 else value * 86400
 
 
-def prune_sent(pool, keep_seconds, chunk=5000, chunks=50):
-    """Delete outbox rows sent (or given up as unroutable) more than ``keep_seconds``
+def prune_sent(pool, keep, chunk=5000, chunks=50):
+    """Delete outbox rows sent (or given up as unroutable) more than ``keep`` seconds
     ago, oldest first, returning how many were deleted. Unsent rows are never
     touched: a sent row has done its work (the broker confirmed it; consumers' inboxes
     hold what they took), and what is kept meanwhile is only for looking back.
@@ -361,7 +373,7 @@ def prune_sent(pool, keep_seconds, chunk=5000, chunks=50):
     deleted = 0
     for _ in range(chunks if lo is not None else 0):
         with pool.transaction() as cur:
-            cur.execute(PRUNE_RANGE, {"keep": float(keep_seconds), "lo": lo, "hi": lo + chunk})
+            cur.execute(PRUNE_RANGE, {"keep": float(keep), "lo": lo, "hi": lo + chunk})
             row = cur.fetchone()
         deleted += row["deleted"]
         lo += chunk
@@ -403,7 +415,8 @@ class OutboxRelay(DependencyProvider):
             settings.get("unroutable_give_up_seconds", 60))
         # sent rows are deleted this long after they were sent (blank or negative: kept)
         self.keep_sent_seconds = keep_seconds(settings.get("keep_sent_days", 7))
-        self.prune_every = float(settings.get("prune_every_seconds", 60))
+        every = settings.get("prune_every_seconds")
+        self.prune_every = 60.0 if every is None or str(every).strip() == "" else float(every)
         self._pruned_at = 0.0
         self._wake = threading.Event()
         self._running = False
@@ -438,12 +451,18 @@ class OutboxRelay(DependencyProvider):
         self.publisher.close()
 
     def _prune(self):
-        """Every ``prune_every`` seconds, once the outbox is drained: sent rows past
-        ``keep_sent_days`` go (``prune_sent``)."""
+        """After a relay pass, at most every ``prune_every`` seconds: sent rows past
+        ``keep_sent_days`` go (``prune_sent``). A failure is logged and tried again at
+        the next interval; it does not touch the relay's connection to the broker."""
         if self.keep_sent_seconds is None or time.monotonic() - self._pruned_at < self.prune_every:
             return
         self._pruned_at = time.monotonic()
-        deleted = prune_sent(self.database.pool, self.keep_sent_seconds)
+        try:
+            deleted = prune_sent(self.database.pool, self.keep_sent_seconds)
+        except Exception as exc:  # the database away: the relay's own pass will say so too
+            log.warning("outbox prune: %s: %s; trying again in %g s", type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "", self.prune_every)
+            return
         if deleted:
             log.info("outbox: deleted %d event(s) sent more than %g day(s) ago", deleted,
                      self.keep_sent_seconds / 86400)

@@ -1,7 +1,9 @@
 import secrets
+import uuid
 from pathlib import Path
 
 import pytest
+from kombu import Connection
 
 from shared.db import Pool
 from shared.migrations import migrate
@@ -28,3 +30,18 @@ def effects(pool):
     with pool.transaction() as cur:
         cur.execute("SELECT event_id, count(*) AS n FROM effects GROUP BY event_id")
         return {row["event_id"]: row["n"] for row in cur.fetchall()}
+
+
+@pytest.fixture
+def bound_queue(amqp_uri):
+    """A queue bound to the test exchange, as a consumer service would have."""
+    exchange, queue = f"it-{uuid.uuid4().hex[:8]}.events", f"it-{uuid.uuid4().hex[:8]}"
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(queue, durable=True, auto_delete=False)
+        channel.queue_bind(queue, exchange, "#")
+    yield exchange, queue
+    with Connection(amqp_uri) as conn:
+        conn.default_channel.queue_delete(queue)
+        conn.default_channel.exchange_delete(exchange)

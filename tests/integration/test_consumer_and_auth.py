@@ -17,7 +17,6 @@ from shared.inbox import EventBatch, EventInbox
 from shared.outbox import OutboxRelay
 from tests.conftest import eventually
 from tests.integration.conftest import MIGRATIONS, effects
-from tests.integration.test_inbox_outbox import bound_queue  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 

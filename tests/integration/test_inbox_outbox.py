@@ -58,21 +58,6 @@ def test_a_failing_message_is_rolled_back_alone_and_recorded(pool):
         assert cur.fetchone()["n"] == 0  # not marked as consumed: it can be replayed
 
 
-@pytest.fixture
-def bound_queue(amqp_uri):
-    """A queue bound to the test exchange, as a consumer service would have."""
-    exchange, queue = f"it-{uuid.uuid4().hex[:8]}.events", f"it-{uuid.uuid4().hex[:8]}"
-    with Connection(amqp_uri) as conn:
-        channel = conn.default_channel
-        channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-        channel.queue_declare(queue, durable=True, auto_delete=False)
-        channel.queue_bind(queue, exchange, "#")
-    yield exchange, queue
-    with Connection(amqp_uri) as conn:
-        conn.default_channel.queue_delete(queue)
-        conn.default_channel.exchange_delete(exchange)
-
-
 def write_events(pool, exchange, count):
     with pool.transaction() as cur:
         uow = UnitOfWork(cur, exchange)
@@ -299,3 +284,33 @@ def test_pruning_stops_at_the_first_range_too_recent_to_go(pool, amqp_uri, bound
     assert prune_sent(counting, keep_seconds(7), chunk=3) == 0
     assert counting.transactions == 2  # where to start, and one range
     drain(amqp_uri, queue)
+
+
+def test_given_up_events_go_with_the_sent_ones_and_a_recent_unsent_row_stops_a_pass(pool, amqp_uri):
+    """Events given up as unroutable (``sent_at`` set, not published) are kept as long
+    as published ones, then go; a pass stops at a range holding an unsent row written
+    within the keep (ids follow the order rows were written)."""
+    from shared.outbox import keep_seconds, prune_sent
+    gone = write_events(pool, f"nobody-{uuid.uuid4().hex[:8]}.events", 4)
+    with pool.transaction() as cur:  # as relay_once records a type given up, 8 days ago
+        cur.execute("UPDATE outbox SET sent_at = now() - interval '8 days',"
+                    " last_error = 'unroutable: no queue was bound; not published'")
+    recent = write_events(pool, "anywhere.events", 3)  # unsent, written now
+    later = write_events(pool, "elsewhere.events", 3)
+    with pool.transaction() as cur:
+        cur.execute("UPDATE outbox SET sent_at = now() - interval '8 days'"
+                    " WHERE event_id = ANY(%s::uuid[])", (later,))
+    # ids 1-4 given up, 5-7 unsent and recent, 8-10 sent long ago: ranges of 2 stop at 5-6
+    assert prune_sent(pool, keep_seconds(7), chunk=2) == 4
+    with pool.transaction() as cur:
+        cur.execute("SELECT event_id::text AS e FROM outbox")
+        assert {r["e"] for r in cur.fetchall()} == set(recent) | set(later)
+    assert gone
+
+
+def test_keep_sent_days_refuses_what_no_interval_holds():
+    from shared.outbox import MAX_KEEP_DAYS, keep_seconds
+    assert keep_seconds(7) == 7 * 86400 and keep_seconds(str(MAX_KEEP_DAYS)) == MAX_KEEP_DAYS * 86400
+    for value in ("nan", "inf", ".inf", MAX_KEEP_DAYS + 1, 99999999):
+        with pytest.raises(ValueError, match="keep_sent_days"):
+            keep_seconds(value)
