@@ -150,7 +150,5 @@ class Answers(DependencyProvider):
     def put(self, version, key, reply):
         """Keep ``reply`` for ``key``, unless the version has changed since it was read."""
         if version == self.version and self.size > 0:
-            self.entries[key] = reply
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
+            store.keep_recent(self.entries, key, reply, self.size)
         return reply

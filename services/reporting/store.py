@@ -205,7 +205,7 @@ def _kept_input(cur, name, key, read):
     if entry is not None and entry[0] == stamp:
         return list(entry[1])
     rows = read(cur)
-    SETTLED._keep(SETTLED.totals, key, (stamp, rows), SETTLED.size)
+    SETTLED.keep(SETTLED.totals, key, (stamp, rows))
     return list(rows)
 
 
@@ -329,12 +329,18 @@ class SettledSums:
         self.totals = collections.OrderedDict()
         self.hits = self.updates = self.deltas = self.months_read = 0
 
-    @staticmethod
-    def _keep(entries, key, value, size):
-        entries[key] = value
-        entries.move_to_end(key)
-        while len(entries) > size:
-            entries.popitem(last=False)
+    def keep(self, entries, key, value):
+        """``entries[key] = value``, the least recently kept going past ``size``."""
+        keep_recent(entries, key, value, self.size)
+
+
+def keep_recent(entries, key, value, size):
+    """``entries[key] = value`` in an ``OrderedDict`` of at most ``size`` entries, the
+    least recently kept dropped first."""
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > size:
+        entries.popitem(last=False)
 
 
 SETTLED = SettledSums(int(os.environ.get("REPORTING_SETTLED_SUMS", "512")))
@@ -377,17 +383,12 @@ def _merged(lists):
     return [(code, scheme, n) for (code, scheme), n in total.items() if n]
 
 
-def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
-    """``_sql_sums``, with the whole months of each range dated before ``horizon``
-    (default: the month before this one) summed from ``settled`` (default ``SETTLED``);
-    only in a transaction that reads one snapshot (``snapshot``)."""
-    settled = SETTLED if settled is None else settled
-    requests = list(requests)
-    if not (settled.size and in_snapshot(cur)):
-        return _sql_sums(cur, requests, codes, current)
-    horizon = horizon or _horizon()
-    earliest = _earliest_kept()  # (the versions read go back to there)
-    parts, owners, kept = [], [], []  # what SQL sums and for which request; (i, column, m1, m2)
+def _split(requests):
+    """Each request's whole months before the horizon that may be kept, ``(i, column,
+    m1, m2)``, and what is left for SQL, ``(column, first, end)`` with its request's
+    index."""
+    horizon, earliest = _horizon(), _earliest_kept()  # (the versions read go back to there)
+    parts, owners, kept = [], [], []
     for i, (column, first, end) in enumerate(requests):
         m1 = _month_ceiling(first)  # None past the calendar's last month
         m2 = min(horizon, end.replace(day=1)) if end is not None else horizon
@@ -401,12 +402,35 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
             if hi is None or lo < hi:
                 parts.append((column, lo, hi))
                 owners.append(i)
+    return kept, parts, owners
+
+
+def _month_rows(cur, months, codes):
+    """``{month: (starts rows, net rows)}`` of ``months`` in the roll-up, no 0."""
+    read = {month: ([], []) for month in months}
+    for month, code, scheme, starts, net in _tuples(
+            cur, MONTH_ROWS, {"m": sorted(months), "c": _codes(codes)}):
+        if starts:
+            read[month][0].append((code, scheme, starts))
+        if net:
+            read[month][1].append((code, scheme, net))
+    return read
+
+
+def _sums(cur, requests, codes, current=False):
+    """``_sql_sums``, with the whole months of each range dated before the month before
+    this one summed from ``SETTLED``; only in a transaction that reads one snapshot
+    (``snapshot``)."""
+    settled, requests = SETTLED, list(requests)
+    if not (settled.size and in_snapshot(cur)):
+        return _sql_sums(cur, requests, codes, current)
+    kept, parts, owners = _split(requests)
     pieces = [[] for _ in requests]
+    wanted, stale, rows_of = [], set(), {}  # rows_of: the months' rows this call sums
     if kept:
         codes_key = None if codes is None else tuple(sorted(codes))
         known = versions(cur)  # every month's, in this snapshot
         identity, version_of = known.identity + (codes_key,), known.months
-        wanted, stale, rows_of = [], set(), {}  # rows_of: the months' rows this call sums
         for i, column, m1, m2 in kept:
             month_list = list(_months_between(m1, m2))
             now = tuple(version_of.get(m) for m in month_list)
@@ -436,31 +460,23 @@ def _sums(cur, requests, codes, current=False, settled=None, horizon=None):
     results = _sql_sums(cur, parts, codes, current)
     for owner, rows in zip(owners, results):
         pieces[owner].append(rows)
-    if kept and wanted:
-        if stale:
-            read = {month: ([], []) for month in stale}
-            for month, code, scheme, starts, net in _tuples(
-                    cur, MONTH_ROWS, {"m": sorted(stale), "c": _codes(codes)}):
-                if starts:
-                    read[month][0].append((code, scheme, starts))
-                if net:
-                    read[month][1].append((code, scheme, net))
-            settled.months_read += len(stale)
-            for month, rows in read.items():
-                rows_of[month] = (version_of.get(month),) + rows
-                settled._keep(settled.months, (identity, month), rows_of[month], settled.size)
-        for i, column, m1, m2, month_list, now, kept_total, before in wanted:
-            at = 1 if column == "starts" else 2
-            if kept_total is None:
-                total = _merged([rows_of[month][at] for month in month_list])
-            else:
-                settled.deltas += 1
-                total = _merged([kept_total] + [rows_of[month][at] for month in month_list] +
-                                [[(code, scheme, -n) for code, scheme, n in before[month][at]]
-                                 for month in month_list])
-            settled.updates += 1
-            settled._keep(settled.totals, (identity, column, m1, m2), (now, total), settled.size)
-            pieces[i].append(total)
+    if stale:
+        settled.months_read += len(stale)
+        for month, rows in _month_rows(cur, stale, codes).items():
+            rows_of[month] = (version_of.get(month),) + rows
+            settled.keep(settled.months, (identity, month), rows_of[month])
+    for i, column, m1, m2, month_list, now, kept_total, before in wanted:
+        at = 1 if column == "starts" else 2
+        if kept_total is None:
+            total = _merged([rows_of[month][at] for month in month_list])
+        else:
+            settled.deltas += 1
+            total = _merged([kept_total] + [rows_of[month][at] for month in month_list] +
+                            [[(code, scheme, -n) for code, scheme, n in before[month][at]]
+                             for month in month_list])
+        settled.updates += 1
+        settled.keep(settled.totals, (identity, column, m1, m2), (now, total))
+        pieces[i].append(total)
     return [_merged(p) for p in pieces] + ([results[-1]] if current else [])
 
 
