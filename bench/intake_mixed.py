@@ -9,7 +9,8 @@
 2. Setup, not measured: ``--people`` people are written straight into
    ``enrolment.people`` with ``COPY`` (valid citizen ids, SI codes from the
    per-province serials, which are then moved past them with ``setval``),
-   then ``VACUUM ANALYZE``, ``ANALYZE`` and a ``CHECKPOINT``.
+   then ``VACUUM ANALYZE`` of ``people`` (the empty tables are left unanalysed,
+   as autovacuum leaves them) and a ``CHECKPOINT``.
 3. ``--events`` valid intake events are generated from a seeded RNG in fixed
    proportions (``EVENT_MIX``), dated through 2025, for seeded people and
    for people registered earlier in the stream; every one should be applied,
@@ -284,8 +285,11 @@ def seed_register(dsn, count, chunk=100_000, schema="enrolment", checkpoint=True
     conn.commit()
     conn.autocommit = True
     cur.execute(f"VACUUM ANALYZE {schema}.people")
+    # The other tables are left unanalysed, as autovacuum leaves an empty table.
+    # Analysed while empty, a table is planned as one page until its next ANALYZE,
+    # and the plans that foreign-key checks cache on a connection stay sequential
+    # scans while the table grows (run 11 in docs/benchmarks.md).
     if checkpoint:                                # a bench's set-up, not a test's
-        cur.execute("ANALYZE")                    # every other table: empty, but analysed
         cur.execute("CHECKPOINT")
     conn.close()
     return time.perf_counter() - started

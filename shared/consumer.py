@@ -18,7 +18,16 @@ of one person can overtake each other). This entrypoint
 * on a database or broker outage retries the same batch with back-off rather
   than judging the messages; on any other failure of a whole batch retries
   message by message and dead-letters only the one that still fails.
+
+With ``overlap=True`` two batches are in flight at once: the next one is
+parsed and applied while the one before it is still in PostgreSQL. Order
+holds through a ``Ticket`` each batch carries (``deliveries.ticket``): the
+handler takes its keys only once the batch before holds its own (so a shared
+key waits for that batch's commit), and commits only once the batch before
+has committed; if that batch failed, this one rolls back and runs again after
+it. Acks stay in queue order.
 """
+import collections
 import datetime as dt
 import logging
 import socket
@@ -32,7 +41,7 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 
 from shared.db import is_retryable
-from shared.metrics import BATCH_SECONDS, MESSAGES
+from shared.metrics import BATCH_SECONDS, MESSAGES, OVERLAP
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,60 @@ class Outcome:
 
 
 ACK = Outcome()
+
+OVERLAP_WAIT_SECONDS = 10.0
+
+
+class PredecessorFailed(Exception):
+    """The batch before this one did not commit: this one rolled back, to run again."""
+
+
+class Ticket:
+    """The order between a batch and the one started just before it.
+
+    ``locked`` is set once the batch holds the keys it works on (its successor
+    may then take its own: a key both share waits in PostgreSQL for this
+    batch's commit); ``ended`` once its first transaction committed or failed.
+    """
+
+    def __init__(self, prev=None):
+        self.prev = prev
+        self.locked = threading.Event()
+        self.ended = threading.Event()
+        self.committed = False
+
+    def after_prev_locked(self):
+        """Wait until the batch before holds its keys (or has ended)."""
+        if self.prev is not None and not self.prev.locked.wait(OVERLAP_WAIT_SECONDS):
+            raise PredecessorFailed("the batch before did not take its keys in time")
+
+    def check_prev_committed(self):
+        """Before committing: raise ``PredecessorFailed`` unless the batch before committed.
+
+        The wait is bounded: should the batch before ever wait for a lock this one
+        holds (PostgreSQL cannot see the wait here), this one gives way."""
+        prev = self.prev
+        if prev is not None and not (prev.ended.wait(OVERLAP_WAIT_SECONDS) and prev.committed):
+            raise PredecessorFailed("the batch before did not commit")
+
+    def end(self, committed):
+        if not self.ended.is_set():
+            self.committed = committed
+            self.locked.set()
+            self.ended.set()
+        self.prev = None        # nothing keeps a chain of finished batches alive
+
+
+class Batch(list):
+    """The deliveries of one batch, with its ``ticket`` when batches overlap."""
+    ticket = None
+
+
+@dataclass
+class _InFlight:
+    batch: Batch
+    done: threading.Event
+    box: dict
 
 
 def dead_letter_queue(queue_name):
@@ -91,13 +154,16 @@ def _to_bytes(body):
 
 class BatchConsumer(Entrypoint):
 
-    def __init__(self, queue, bindings, single_active=False, unbind=(), **kwargs):
+    def __init__(self, queue, bindings, single_active=False, unbind=(), overlap=False, **kwargs):
         """``single_active``: of all instances, one consumes at a time (the
         others stand by), so the queue's order holds across instances.
-        ``unbind``: bindings of earlier versions to remove."""
+        ``unbind``: bindings of earlier versions to remove. ``overlap``: two
+        batches in flight at once (the handler must honour ``deliveries.ticket``;
+        ``CONSUMER.overlap: false`` turns it off)."""
         self.queue_name = queue
         self.bindings = list(bindings)
         self.unbind = list(unbind)
+        self.overlap = overlap
         self.arguments = {"x-single-active-consumer": True} if single_active else None
         super().__init__(**kwargs)
 
@@ -106,6 +172,8 @@ class BatchConsumer(Entrypoint):
         settings = config.get("CONSUMER", {})
         self.batch_size = int(settings.get("batch_size", 200))
         self.batch_wait = float(settings.get("batch_wait_ms", 20)) / 1000
+        enabled = str(settings.get("overlap", "true")).strip().lower() not in ("false", "0", "no", "off")
+        self.depth = 2 if self.overlap and enabled else 1
         self.amqp_uri = config["AMQP_URI"]
         with Connection(self.amqp_uri) as conn:
             declare_topology(conn.default_channel, self.queue_name, self.bindings, self.arguments,
@@ -147,29 +215,90 @@ class BatchConsumer(Entrypoint):
             conn.ensure_connection(max_retries=1)
             channel = conn.channel()
             declare_topology(channel, self.queue_name, self.bindings, self.arguments)
-            channel.basic_qos(0, self.batch_size * 2, False)
+            channel.basic_qos(0, self.batch_size * (self.depth + 1), False)
             self._buffer = []
-            channel.basic_consume(self.queue_name, callback=self._on_message)
-            first_at = None
-            while self._running:
-                try:
-                    conn.drain_events(timeout=self.batch_wait if self._buffer else 1.0)
-                except socket.timeout:
-                    pass
-                if self._buffer and first_at is None:
-                    first_at = time.monotonic()
-                full = len(self._buffer) >= self.batch_size
-                waited = first_at is not None and time.monotonic() - first_at >= self.batch_wait
-                if self._buffer and (full or waited):
-                    batch, self._buffer = self._buffer[:self.batch_size], self._buffer[self.batch_size:]
-                    first_at = time.monotonic() if self._buffer else None
-                    started = time.monotonic()
-                    outcomes = self._run(batch)
-                    BATCH_SECONDS.labels(self.container.service_name, self.queue_name).observe(
-                        time.monotonic() - started)
-                    if outcomes is None:
-                        return  # the container is being killed: unacked messages go back
-                    self._settle(channel, batch, outcomes)
+            self._inflight = collections.deque()
+            try:
+                self._consume_from(conn, channel)
+            finally:
+                # a lost connection: what is in flight finishes (its messages come
+                # back unacked and the inbox absorbs them) before anything else starts
+                for flight in self._inflight:
+                    flight.done.wait()
+                self._inflight.clear()
+
+    def _consume_from(self, conn, channel):
+        channel.basic_consume(self.queue_name, callback=self._on_message)
+        first_at = None
+        while self._running:
+            if not self._settle_finished(channel):
+                return  # the container is being killed: unacked messages go back
+            if len(self._inflight) >= self.depth:
+                self._inflight[0].done.wait()
+                continue
+            if self._buffer:
+                timeout = self.batch_wait
+            else:
+                timeout = 0.005 if self._inflight else 1.0
+            try:
+                conn.drain_events(timeout=timeout)
+            except socket.timeout:
+                pass
+            if self._buffer and first_at is None:
+                first_at = time.monotonic()
+            full = len(self._buffer) >= self.batch_size
+            waited = first_at is not None and time.monotonic() - first_at >= self.batch_wait
+            if self._buffer and (full or waited):
+                batch = Batch(self._buffer[:self.batch_size])
+                self._buffer = self._buffer[self.batch_size:]
+                first_at = time.monotonic() if self._buffer else None
+                self._start(batch)
+        while self._inflight:
+            self._inflight[0].done.wait()
+            if not self._settle_finished(channel):
+                return
+
+    def _start(self, batch):
+        if self.depth > 1:
+            prev = self._inflight[-1].batch.ticket if self._inflight else None
+            batch.ticket = Ticket(prev)
+            if prev is not None and not prev.ended.is_set():
+                OVERLAP.labels(self.container.service_name, self.queue_name, "started").inc()
+        done, box = threading.Event(), {"started": time.monotonic(), "exc_info": None}
+
+        def handle_result(worker_ctx, result=None, exc_info=None):
+            box["result"], box["exc_info"] = result, exc_info
+            if batch.ticket is not None:
+                batch.ticket.end(exc_info is None)
+            done.set()
+            return result, exc_info
+
+        try:
+            self.container.spawn_worker(self, (batch,), {}, handle_result=handle_result)
+        except ContainerBeingKilled:
+            box["exc_info"] = (ContainerBeingKilled, ContainerBeingKilled(), None)
+            done.set()
+        self._inflight.append(_InFlight(batch, done, box))
+
+    def _settle_finished(self, channel):
+        """Settle the batches that finished, in the order they started; False
+        when the container is being killed."""
+        while self._inflight and self._inflight[0].done.is_set():
+            flight = self._inflight.popleft()
+            exc_info = flight.box["exc_info"]
+            if exc_info is None:
+                outcomes = flight.box["result"]
+            elif isinstance(exc_info[1], ContainerBeingKilled):
+                return False
+            else:   # judged again, alone: nothing of a later batch has committed
+                flight.batch.ticket = None
+                outcomes = self._run(flight.batch, first=exc_info)
+                if outcomes is None:
+                    return False
+            BATCH_SECONDS.labels(self.container.service_name, self.queue_name).observe(
+                time.monotonic() - flight.box["started"])
+            self._settle(channel, flight.batch, outcomes)
+        return True
 
     def _on_message(self, message):
         info = message.delivery_info
@@ -185,17 +314,26 @@ class BatchConsumer(Entrypoint):
 
     # -- running workers ----------------------------------------------------
 
-    def _run(self, batch):
-        """Outcomes for ``batch``; retries outages, isolates failing messages."""
+    def _run(self, batch, first=None):
+        """Outcomes for ``batch``; retries outages, isolates failing messages.
+        ``first``: the exc_info of an attempt already made."""
         backoff = 0.5
         while True:
-            try:
-                result, exc_info = self._run_worker(batch)
-            except ContainerBeingKilled:
-                return None
+            if first is None:
+                try:
+                    result, exc_info = self._run_worker(batch)
+                except ContainerBeingKilled:
+                    return None
+            else:
+                result, exc_info, first = None, first, None
             if exc_info is None:
                 return result
             exc = exc_info[1]
+            if isinstance(exc, ContainerBeingKilled):
+                return None
+            if isinstance(exc, PredecessorFailed):
+                OVERLAP.labels(self.container.service_name, self.queue_name, "redone").inc()
+                continue    # the batch before has been settled: now this one, alone
             if is_retryable(exc):
                 log.warning("consumer %s: %s while handling a batch; retrying in %.1fs",
                             self.queue_name, type(exc).__name__, backoff)
@@ -207,7 +345,7 @@ class BatchConsumer(Entrypoint):
             if len(batch) > 1:
                 outcomes = []
                 for delivery in batch:
-                    single = self._run([delivery])
+                    single = self._run(Batch([delivery]))
                     if single is None:
                         return None
                     outcomes.extend(single)

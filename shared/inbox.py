@@ -16,7 +16,7 @@ import logging
 
 import psycopg2.extras
 
-from shared.consumer import ACK, Outcome
+from shared.consumer import ACK, Outcome, PredecessorFailed
 from shared.db import is_retryable
 from shared.outbox import UnitOfWork
 
@@ -86,16 +86,25 @@ class EventInbox:
         self.exchange, self.queue = exchange, queue
 
     def apply(self, deliveries, new_batch):
-        """Outcomes in delivery order; ``new_batch()`` makes a fresh Batch."""
+        """Outcomes in delivery order; ``new_batch()`` makes a fresh Batch.
+
+        With a ``deliveries.ticket`` (overlapping batches, ``shared.consumer``)
+        the first transaction commits only after the batch before committed;
+        the ticket records how it ended, before any retry one by one."""
+        ticket = getattr(deliveries, "ticket", None)
         try:
-            return self._in_one_transaction(deliveries, new_batch())
+            outcomes = self._in_one_transaction(deliveries, new_batch(), ticket)
         except Exception as exc:
-            if is_retryable(exc):
+            if ticket is not None:
+                ticket.end(committed=False)
+            if is_retryable(exc) or isinstance(exc, PredecessorFailed):
                 raise
             if len(deliveries) == 1:
                 return [self._dead(deliveries[0], exc)]
             log.warning("%s: a batch of %d failed (%s); applying one by one",
                         self.queue, len(deliveries), type(exc).__name__)
+        else:
+            return outcomes
         outcomes = []
         for delivery in deliveries:
             try:
@@ -106,16 +115,25 @@ class EventInbox:
                 outcomes.append(self._dead(delivery, exc))
         return outcomes
 
-    def _in_one_transaction(self, deliveries, batch):
+    def _in_one_transaction(self, deliveries, batch, ticket=None):
         with self.pool.transaction() as cur:
             uow = UnitOfWork(cur, self.exchange)
+            uow.ticket = ticket
             outcomes = [outcome or ACK for outcome in batch.handle_all(uow, deliveries)]
+            if ticket is not None:
+                ticket.locked.set()     # a handler that takes no keys: the next batch goes on
             batch.before_commit(cur)
             for delivery, outcome in zip(deliveries, outcomes):
                 if outcome.dead_letter_reason:
                     record_dead_letter(cur, self.queue, outcome.extra.get("event_id"),
                                        delivery.routing_key, outcome.dead_letter_reason)
             emitted = uow.flush()
+            if ticket is not None:
+                if hasattr(cur, "flush"):
+                    cur.flush()         # this batch's writes go in while the one before commits
+                ticket.check_prev_committed()
+        if ticket is not None:
+            ticket.end(committed=True)
         batch.after_commit(uow)
         if emitted and self.relay is not None:
             self.relay.wake()

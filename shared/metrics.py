@@ -43,6 +43,9 @@ INTAKE = Counter("vss_intake", "Intake events by what became of them", ["outcome
 BATCH_SECONDS = Histogram("vss_batch_seconds", "Time to apply one consumed batch",
                           ["service", "queue"], registry=REGISTRY,
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+OVERLAP = Counter("vss_batch_overlap", "Batches started while the one before was still in flight"
+                  " (started), and those rolled back because it did not commit (redone)",
+                  ["service", "queue", "kind"], registry=REGISTRY)
 RPC_SECONDS = Histogram("vss_rpc_seconds", "RPC handling time", ["service", "method", "outcome"],
                         registry=REGISTRY,
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 120))

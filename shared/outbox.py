@@ -43,6 +43,7 @@ class UnitOfWork:
         self.exchange = exchange
         self.events = []
         self.tally = Counter()  # outcomes of what the transaction handled, for metrics
+        self.ticket = None      # the batch's place among overlapping batches (shared.consumer)
 
     def emit(self, event_type, body):
         body = dict(body)

@@ -7,7 +7,11 @@ that is not even a JSON object is also copied to the dead-letter queue.
 
 Order per person: the intake queue has a single active consumer, which takes
 messages in publish order, and a batch applies them in that order; held
-events replay in arrival order when their person is registered.
+events replay in arrival order when their person is registered. Two batches
+may be in flight at once (``shared.consumer``, ``overlap``): a batch then
+locks its keys (the citizen ids, household ids and programme codes it is
+about) once the batch before holds its own, so an event about a person the
+batch before is changing waits for that batch's commit.
 """
 import json
 
@@ -51,6 +55,10 @@ def handle_intake(uow, deliveries):
         if item.dead_letter:
             outcomes[index] = Outcome(dead_letter_reason=item.dead_letter,
                                       extra={"event_id": item.event_id})
+    ticket = uow.ticket
+    if ticket is not None:
+        ticket.after_prev_locked()
+        store.lock_keys(uow.cursor, batch_keys(items))   # sent with the inbox rows
     new = record_inbox_many(uow.cursor, _first_of_each(items))
     todo, seen = [], set()
     for index, item in enumerate(items):
@@ -68,6 +76,8 @@ def handle_intake(uow, deliveries):
     uow.state.reserve_si_codes([i.payload for i in registering
                                 if not registration_errors(i.payload, occurred_on(i.envelope),
                                                            today_in())])
+    if ticket is not None:
+        ticket.locked.set()     # SI codes are drawn in queue order, batch after batch
     for index, item in todo:
         body = deliveries[index].body
         if item.envelope is None:   # rejected before reaching the register: inbox row says so
@@ -117,6 +127,22 @@ def _parse(delivery):
         except ValidationError as err:
             item.reasons = reasons_from(err.messages, prefix="payload.")
     return item
+
+
+def batch_keys(items):
+    """What a batch's events read or change beyond their own event: their people,
+    the households their payments count in, the programmes that pay."""
+    keys = set()
+    for item in items:
+        payload = item.payload
+        if payload is None:
+            continue
+        keys.add("p:" + payload["citizen_id"])
+        if payload.get("household_id"):
+            keys.add("h:" + payload["household_id"])
+        if payload.get("programme_code"):
+            keys.add("g:" + payload["programme_code"])
+    return keys
 
 
 def _first_of_each(items):

@@ -96,7 +96,8 @@ class EnrolmentService(PlatformRpc):
     metrics = Metrics()
     config = Config()
 
-    @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")], single_active=True)
+    @consume_batches(queue=INTAKE_QUEUE, bindings=[(INTAKE_EXCHANGE, "#")], single_active=True,
+                     overlap=True)
     def consume_intake(self, deliveries):
         inbox = EventInbox(self.db, self.relay, EVENTS_EXCHANGE, INTAKE_QUEUE)
         return inbox.apply(deliveries, IntakeBatch)

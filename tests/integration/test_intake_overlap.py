@@ -1,0 +1,215 @@
+"""Overlapping intake batches keep the register as if events came one at a time.
+
+With ``CONSUMER.overlap`` the intake consumer applies the next batch while
+the one before is still in PostgreSQL (``shared.consumer.Ticket``). A batch
+takes advisory locks on its citizens, households and programmes once the
+batch before holds its own, and commits only after that batch committed. If
+any of that were missing, a batch would read a person, a household's payers
+or a programme's budget before the batch before had changed them, and the
+register would differ from the one built one event per transaction.
+
+So the real enrolment service, with batches of a few events (consecutive
+batches then often share a person), takes the stream of
+``test_intake_batches`` through RabbitMQ, and every table and the events
+each person's history emitted must equal the one-event-per-transaction run.
+Ids, and the order of events of different people, may differ; each person's
+own order may not.
+"""
+import json
+import secrets
+
+import psycopg2.extensions
+import pytest
+from kombu import Connection, Exchange
+
+from bench.intake_mixed import MixedIntake, seed_register
+from deploy.stack import ROOT
+from services.enrolment import service as enrolment_service
+from services.enrolment.intake import IntakeBatch
+from services.enrolment.service import INTAKE_EXCHANGE, EnrolmentService
+from shared.consumer import Ticket
+from shared.db import Pool
+from shared.metrics import OVERLAP
+from shared.migrations import migrate
+from tests.conftest import eventually
+from tests.integration.test_intake_batches import (
+    EVENTS, PEOPLE, TABLES, apply_stream, awkward_cases, snapshot)
+
+pytestmark = pytest.mark.integration
+
+BATCH = 6
+PER_CITIZEN = ("employments", "coverages", "cards")
+
+
+@pytest.fixture
+def intake_vhost(run_id):
+    """A vhost of its own: the e2e stack's enrolment is the single active
+    consumer of ``enrolment.intake`` in the run's vhost."""
+    from deploy.scratch import scratch_vhost
+    with scratch_vhost(f"{run_id}_overlap") as amqp_uri:
+        yield amqp_uri
+
+
+class IntakeOnly(EnrolmentService):
+    """The enrolment service without its sweeps: the lapse sweep would end paid
+    cover past its last day, which the one-by-one run never does."""
+
+    def expire_held_events(self):
+        pass
+
+    def end_lapsed_cover(self):
+        pass
+
+
+def seeded_schema(database_dsn):
+    schema = f"overlap_{secrets.token_hex(4)}"
+    migrate(database_dsn, schema, ROOT / "services" / "enrolment" / "migrations")
+    wait_callback = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)   # COPY cannot run green
+    try:
+        seed_register(database_dsn, PEOPLE, schema=schema, checkpoint=False)
+    finally:
+        psycopg2.extensions.set_wait_callback(wait_callback)
+    return schema
+
+
+def overlap_count(kind):
+    return OVERLAP.labels("enrolment", "enrolment.intake", kind)._value.get()
+
+
+class FailingOnce(IntakeBatch):
+    """A batch holding one of ``EXPLODE`` fails as a whole (after doing its work);
+    applied again one event at a time, the same events go through."""
+    EXPLODE = set()
+
+    def handle_all(self, uow, deliveries):
+        outcomes = super().handle_all(uow, deliveries)
+        if len(deliveries) > 1 and any(json.loads(d.body).get("event_id") in self.EXPLODE
+                                       for d in deliveries):
+            raise RuntimeError("this batch fails as a whole")
+        return outcomes
+
+
+def followed_closely(bodies, count):
+    """Event ids of ``count`` events whose person has another event 3-10 events
+    later: their batch and the next one share that person."""
+    picked, last = [], -100
+    for index, body in enumerate(bodies):
+        citizen = body["payload"].get("citizen_id")
+        later = [b["payload"].get("citizen_id") for b in bodies[index + 3:index + 11]]
+        if citizen and citizen in later and index - last > 40:
+            picked.append(body["event_id"])
+            last = index
+    return set(picked[:count])
+
+
+def without_si_codes(tables):
+    """SI codes (and the card and book numbers made of them) as their person's
+    citizen id: a batch that fails leaves a gap in the serials it drew."""
+    owner = {row["si_code"]: row["citizen_id"] for row in tables["people"]}
+
+    def plain(value):
+        if isinstance(value, str) and len(value) == 10 and value in owner:
+            return "SI of " + owner[value]
+        if isinstance(value, str) and len(value) == 15 and value[5:] in owner:
+            return value[:5] + "SI of " + owner[value[5:]]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(plain(v) for v in value)
+        return value
+    return {name: plain(rows) for name, rows in tables.items()}
+
+
+def statuses(rows):
+    counts = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def per_person(tables):
+    """Rows of a person's history in the person's own order; people apart, in any order."""
+    tables = dict(tables)
+    for name in PER_CITIZEN:
+        tables[name] = sorted(tables[name], key=lambda row: row["citizen_id"])   # stable
+    tables["events"] = sorted(tables["events"], key=lambda event: (
+        event[1].get("citizen_id") or json.dumps(event[1], sort_keys=True, default=str)))
+    return tables
+
+
+@pytest.fixture(scope="module")
+def stream_and_reference(database_dsn):
+    stream = list(MixedIntake(PEOPLE, 20261122).events(EVENTS))
+    bodies = stream[:150] + awkward_cases(stream) + stream[150:]
+    return bodies, per_person(snapshot(apply_stream(database_dsn, bodies, 1)))
+
+
+@pytest.mark.parametrize("failing", [0, 12], ids=["all-commit", "some-batches-fail"])
+def test_overlapping_batches_have_the_effects_of_one_event_at_a_time(
+        container_factory, config, database_dsn, intake_vhost, stream_and_reference, failing,
+        monkeypatch):
+    """``some-batches-fail``: a batch that shares a person with the next one fails as
+    a whole; the next one, already applied, must roll back and go again after it."""
+    bodies, one_by_one = stream_and_reference
+    monkeypatch.setattr(FailingOnce, "EXPLODE", followed_closely(bodies, failing))
+    monkeypatch.setattr(enrolment_service, "IntakeBatch", FailingOnce)
+
+    schema = seeded_schema(database_dsn)
+    service_config = dict(
+        config, AMQP_URI=intake_vhost,
+        DATABASES=dict(config["DATABASES"], enrolment={"dsn": database_dsn, "schema": schema}),
+        CONSUMER={"batch_size": BATCH, "batch_wait_ms": 5, "overlap": True},
+        INTAKE={"hold_days": 7}, METRICS={})
+    started, redone = overlap_count("started"), overlap_count("redone")
+    container = container_factory(IntakeOnly, service_config)
+    container.start()
+    with Connection(intake_vhost, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        exchange = Exchange(INTAKE_EXCHANGE, "topic", durable=True)
+        for body in bodies:
+            producer.publish(json.dumps(body).encode(), exchange=exchange,
+                             routing_key=body["event_type"], delivery_mode=2,
+                             content_type="application/json")
+    pool = Pool(database_dsn, schema, 2)
+    expected = statuses(one_by_one["inbox"])
+
+    def inbox():
+        with pool.transaction() as cur:
+            cur.execute("SELECT event_id, status FROM inbox")
+            return statuses(cur.fetchall())
+    eventually(lambda: sum(inbox().values()) == sum(expected.values()), timeout=120, interval=0.5)
+    try:   # a held event may still be on its way to applied
+        eventually(lambda: inbox() == expected, timeout=5, interval=0.5)
+    except AssertionError:
+        pass
+    container.stop()
+    assert inbox() == expected
+
+    overlapped = per_person(snapshot(pool))
+    # batches did overlap: the comparison below is about overlapping batches
+    assert overlap_count("started") - started > len(bodies) / BATCH / 4
+    if failing:
+        assert len(FailingOnce.EXPLODE) == failing
+        assert overlap_count("redone") > redone
+    else:
+        assert overlap_count("redone") == redone
+    if failing:   # SI serials drawn by the failed attempt are a gap, as without overlap
+        overlapped, one_by_one = without_si_codes(overlapped), without_si_codes(one_by_one)
+    for name in list(TABLES) + ["events"]:
+        assert overlapped[name] == one_by_one[name], name
+
+
+def test_a_batch_commits_only_after_the_one_before_committed():
+    before = Ticket()
+    after = Ticket(before)
+    before.locked.set()
+    after.after_prev_locked()           # returns: the batch before holds its keys
+    before.end(committed=False)
+    with pytest.raises(Exception) as refused:
+        after.check_prev_committed()
+    assert type(refused.value).__name__ == "PredecessorFailed"
+    first, second = Ticket(), None
+    second = Ticket(first)
+    first.end(committed=True)
+    second.check_prev_committed()       # returns: the batch before committed
