@@ -342,7 +342,12 @@ class Autovacuum(threading.Thread):
         cur.execute("SET vacuum_cost_delay = '2ms'")     # autovacuum's own throttle
         while not self.stopping.wait(self.NAPTIME):
             started = time.perf_counter()
-            self.actions += len(autovacuum_pass(cur))
+            try:
+                self.actions += len(autovacuum_pass(cur))
+            except psycopg2.Error:
+                if self.stopping.is_set():   # the run's database went while a pass ran
+                    return
+                raise
             self.seconds += time.perf_counter() - started
         conn.close()
 

@@ -17,6 +17,7 @@ skips locked people, RPC corrections lock the person) changes them meanwhile.
 import datetime as dt
 
 from services.enrolment import store
+from shared.db import fetch_dicts
 
 CARD_COLUMNS = "id, card_number, group_code, benefit_level, valid_from, valid_to, employment_id"
 JOB_COLUMNS = "id, citizen_id, employer_code, region, group_code, start_date"
@@ -52,9 +53,9 @@ class RegisterState:
         ids = sorted(set(citizen_ids) - set(self.people))
         if ids:
             cur = self.cur
-            cur.execute(f"SELECT {store.PERSON_COLUMNS}, date_of_death FROM people"
-                        " WHERE citizen_id = ANY(%s::char(12)[]) ORDER BY citizen_id FOR UPDATE", (ids,))
-            found = {row["citizen_id"]: row for row in cur.fetchall()}
+            found = {row["citizen_id"]: row for row in fetch_dicts(
+                cur, f"SELECT {store.PERSON_COLUMNS}, date_of_death FROM people"
+                     " WHERE citizen_id = ANY(%s::char(12)[]) ORDER BY citizen_id FOR UPDATE", (ids,))}
             for cid in ids:
                 self.people[cid] = found.get(cid)
             known = sorted(found)
@@ -72,21 +73,18 @@ class RegisterState:
 
     def _read_known(self, ids):
         cur = self.cur
-        cur.execute(f"SELECT citizen_id, {COVERAGE_COLUMNS} FROM coverages"
-                    " WHERE citizen_id = ANY(%s::char(12)[]) ORDER BY id", (ids,))
-        for row in cur.fetchall():
+        for row in fetch_dicts(cur, f"SELECT citizen_id, {COVERAGE_COLUMNS} FROM coverages"
+                                    " WHERE citizen_id = ANY(%s::char(12)[]) ORDER BY id", (ids,)):
             self._covers[row.pop("citizen_id")].append(row)
-        cur.execute(f"SELECT citizen_id, status, {CARD_COLUMNS} FROM cards"
-                    " WHERE citizen_id = ANY(%s::char(12)[])", (ids,))
-        for row in cur.fetchall():
+        for row in fetch_dicts(cur, f"SELECT citizen_id, status, {CARD_COLUMNS} FROM cards"
+                                    " WHERE citizen_id = ANY(%s::char(12)[])", (ids,)):
             cid = row.pop("citizen_id")
             if row.pop("status") == "valid":
                 self._card[cid] = row
             if row["valid_to"] is not None:
                 self._last_end[cid] = max(self._last_end[cid] or row["valid_to"], row["valid_to"])
-        cur.execute(f"SELECT {JOB_COLUMNS} FROM employments"
-                    " WHERE citizen_id = ANY(%s::char(12)[]) AND end_date IS NULL ORDER BY id", (ids,))
-        for row in cur.fetchall():
+        for row in fetch_dicts(cur, f"SELECT {JOB_COLUMNS} FROM employments WHERE citizen_id"
+                                    " = ANY(%s::char(12)[]) AND end_date IS NULL ORDER BY id", (ids,)):
             self._jobs[row.pop("citizen_id")].append(row)
         cur.execute("SELECT citizen_id FROM books WHERE citizen_id = ANY(%s::char(12)[])", (ids,))
         for row in cur.fetchall():
