@@ -103,13 +103,13 @@ class Ticket:
         prev = self.prev
         if prev is not None and not (prev.ended.wait(OVERLAP_WAIT_SECONDS) and prev.committed):
             raise PredecessorFailed("the batch before did not commit")
+        self.prev = None        # nothing keeps a chain of finished batches alive
 
     def end(self, committed):
         if not self.ended.is_set():
             self.committed = committed
             self.locked.set()
             self.ended.set()
-        self.prev = None        # nothing keeps a chain of finished batches alive
 
 
 class Batch(list):
@@ -220,11 +220,14 @@ class BatchConsumer(Entrypoint):
             self._inflight = collections.deque()
             try:
                 self._consume_from(conn, channel)
-            finally:
+            except Exception:
                 # a lost connection: what is in flight finishes (its messages come
-                # back unacked and the inbox absorbs them) before anything else starts
+                # back unacked and the inbox absorbs them) before anything else
+                # starts. Not on a kill (GreenletExit): the workers are killed too.
                 for flight in self._inflight:
                     flight.done.wait()
+                raise
+            finally:
                 self._inflight.clear()
 
     def _consume_from(self, conn, channel):
@@ -295,6 +298,8 @@ class BatchConsumer(Entrypoint):
                 outcomes = self._run(flight.batch, first=exc_info)
                 if outcomes is None:
                     return False
+            if flight.batch.ticket is not None:
+                flight.batch.ticket.prev = None
             BATCH_SECONDS.labels(self.container.service_name, self.queue_name).observe(
                 time.monotonic() - flight.box["started"])
             self._settle(channel, flight.batch, outcomes)

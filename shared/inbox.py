@@ -99,6 +99,10 @@ class EventInbox:
                 ticket.end(committed=False)
             if is_retryable(exc) or isinstance(exc, PredecessorFailed):
                 raise
+            if ticket is not None:
+                # one by one only after the batch before committed; else the
+                # consumer runs this batch again, alone, once it settled that one
+                ticket.check_prev_committed()
             if len(deliveries) == 1:
                 return [self._dead(deliveries[0], exc)]
             log.warning("%s: a batch of %d failed (%s); applying one by one",

@@ -77,6 +77,10 @@ def handle_intake(uow, deliveries):
                                 if not registration_errors(i.payload, occurred_on(i.envelope),
                                                            today_in())])
     if ticket is not None:
+        # held events that this batch's registrations will replay count in
+        # households and programmes too: their keys, before the next batch takes its own
+        store.lock_keys(uow.cursor, uow.state.held_keys([i.payload["citizen_id"]
+                                                         for i in registering]), now=True)
         ticket.locked.set()     # SI codes are drawn in queue order, batch after batch
     for index, item in todo:
         body = deliveries[index].body

@@ -15,9 +15,10 @@ The rows it holds are the batch's to change: the people are locked
 skips locked people, RPC corrections lock the person) changes them meanwhile.
 """
 import datetime as dt
+import json
 
 from services.enrolment import store
-from shared.db import fetch_dicts
+from shared.db import fetch_dicts, fetch_tuples
 
 CARD_COLUMNS = "id, card_number, group_code, benefit_level, valid_from, valid_to, employment_id"
 JOB_COLUMNS = "id, citizen_id, employer_code, region, group_code, start_date"
@@ -215,6 +216,24 @@ class RegisterState:
         self._covers[cid], self._card[cid], self._last_end[cid] = [], None, None
         self._jobs[cid], self._book[cid] = [], False
         return row["si_code"]
+
+    def held_keys(self, citizen_ids):
+        """The household and programme keys (``intake.batch_keys``) of the events
+        held for ``citizen_ids``, known after ``prefetch`` marked who has any."""
+        held = sorted(cid for cid in set(citizen_ids) if self._held.get(cid))
+        keys = set()
+        if held:
+            for (body,) in fetch_tuples(self.cur, "SELECT body FROM held_events"
+                                                  " WHERE citizen_id = ANY(%s::char(12)[])", (held,)):
+                try:
+                    payload = json.loads(body).get("payload") or {}
+                except ValueError:
+                    continue        # a body cut at the stored size: replayed as rejected
+                if payload.get("household_id"):
+                    keys.add("h:" + str(payload["household_id"]))
+                if payload.get("programme_code"):
+                    keys.add("g:" + str(payload["programme_code"]))
+        return keys
 
     def has_held_events(self, citizen_id):
         if citizen_id not in self._held:

@@ -49,16 +49,21 @@ def insert_person(cur, person, registered_on, source_event_id, si_code=None):
     return cur.fetchone()
 
 
-def lock_keys(cur, keys):
+LOCK_KEYS = ("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
+             " hashtextextended(current_schema() || ':' || x, 0) AS k"
+             " FROM unnest(%s::text[]) AS x ORDER BY 1) AS keys")
+
+
+def lock_keys(cur, keys, now=False):
     """Transaction-scoped advisory locks on ``keys`` (strings), in one order for
-    everyone (so two batches cannot deadlock on them), deferred: the statement
-    travels with the next one and the transaction waits there for a batch that
-    holds one of them. Namespaced by schema: two registers in one database
-    never wait for each other."""
-    if keys:
-        defer(cur, "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
-                   " hashtextextended(current_schema() || ':' || x, 0) AS k"
-                   " FROM unnest(%s::text[]) AS x ORDER BY 1) AS keys", (sorted(keys),))
+    everyone (so two batches cannot deadlock on them). Deferred unless ``now``:
+    the statement travels with the next one and the transaction waits there
+    for a batch that holds one of them. Namespaced by schema: two registers in
+    one database never wait for each other."""
+    if keys and now:
+        cur.execute(LOCK_KEYS, (sorted(keys),))
+    elif keys:
+        defer(cur, LOCK_KEYS, (sorted(keys),))
 
 
 def take_si_serials(cur, province_codes):

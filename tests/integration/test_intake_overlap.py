@@ -18,22 +18,29 @@ own order may not.
 import json
 import secrets
 
+import eventlet
 import psycopg2.extensions
 import pytest
 from kombu import Connection, Exchange
 
+import datetime as dt
+
+from bench.common import synthetic_person
 from bench.intake_mixed import MixedIntake, seed_register
+from services.enrolment.domain.contributions import household_hi
+from services.enrolment.reference import REFERENCE
 from deploy.stack import ROOT
 from services.enrolment import service as enrolment_service
 from services.enrolment.intake import IntakeBatch
 from services.enrolment.service import INTAKE_EXCHANGE, EnrolmentService
-from shared.consumer import Ticket
+from shared.consumer import Batch, Delivery, PredecessorFailed, Ticket
+from shared.inbox import EventInbox
 from shared.db import Pool
 from shared.metrics import OVERLAP
 from shared.migrations import migrate
 from tests.conftest import eventually
 from tests.integration.test_intake_batches import (
-    EVENTS, PEOPLE, TABLES, apply_stream, awkward_cases, snapshot)
+    EVENTS, PEOPLE, TABLES, apply_stream, awkward_cases, envelope, snapshot)
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +128,24 @@ def without_si_codes(tables):
     return {name: plain(rows) for name, rows in tables.items()}
 
 
+def household_rounds(households=6, members=3):
+    """Household HI paid by several members of each household, member 1 of every
+    household, then member 2 of every household...: member r of a household comes
+    ``households`` events after member r - 1, so usually in the next batch, and is
+    priced at position r only if that payment is seen (``h:`` keys)."""
+    first = dt.date(2026, 4, 1)
+    events = []
+    for position in range(1, members + 1):
+        amount = household_hi(REFERENCE, position, 3, first).amounts["members"][position - 1]["total"]
+        for household in range(households):
+            person = synthetic_person(1500 + household * members + position)
+            events.append(envelope("contribution.paid", {
+                "citizen_id": person["citizen_id"], "scheme": "household_hi",
+                "household_id": f"HOVERLAP{household:02d}", "period_start": "2026-04",
+                "months": 3, "amount_paid": amount, "channel": "post-office"}))
+    return events
+
+
 def statuses(rows):
     counts = {}
     for row in rows:
@@ -141,8 +166,13 @@ def per_person(tables):
 @pytest.fixture(scope="module")
 def stream_and_reference(database_dsn):
     stream = list(MixedIntake(PEOPLE, 20261122).events(EVENTS))
-    bodies = stream[:150] + awkward_cases(stream) + stream[150:]
-    return bodies, per_person(snapshot(apply_stream(database_dsn, bodies, 1)))
+    households = household_rounds()
+    bodies = stream[:150] + awkward_cases(stream) + stream[150:] + households
+    reference = per_person(snapshot(apply_stream(database_dsn, bodies, 1)))
+    # one at a time, members 2 and 3 are priced at their positions and go through
+    applied = {row["event_id"] for row in reference["inbox"] if row["status"] == "applied"}
+    assert {body["event_id"] for body in households} <= applied
+    return bodies, reference
 
 
 @pytest.mark.parametrize("failing", [0, 12], ids=["all-commit", "some-batches-fail"])
@@ -213,3 +243,103 @@ def test_a_batch_commits_only_after_the_one_before_committed():
     second = Ticket(first)
     first.end(committed=True)
     second.check_prev_committed()       # returns: the batch before committed
+
+
+class CommitsLate(IntakeBatch):
+    """Holds its transaction open a while after its work, before committing."""
+
+    def handle_all(self, uow, deliveries):
+        outcomes = super().handle_all(uow, deliveries)
+        eventlet.sleep(0.5)
+        return outcomes
+
+
+def delivery(body):
+    return Delivery(body=json.dumps(body).encode(), exchange=INTAKE_EXCHANGE,
+                    routing_key=body["event_type"], headers={}, content_type="application/json")
+
+
+def household_payment(person, position, household="HLATE01"):
+    first = dt.date(2026, 4, 1)
+    amount = household_hi(REFERENCE, position, 3, first).amounts["members"][position - 1]["total"]
+    return envelope("contribution.paid", {
+        "citizen_id": person["citizen_id"], "scheme": "household_hi", "household_id": household,
+        "period_start": "2026-04", "months": 3, "amount_paid": amount, "channel": "bank"})
+
+
+def overlapped(inbox, earlier, later):
+    """``earlier`` then ``later`` as overlapping batches, the earlier one slow to commit."""
+    first, second = Batch(map(delivery, earlier)), Batch(map(delivery, later))
+    first.ticket = Ticket()
+    second.ticket = Ticket(first.ticket)
+    threads = [eventlet.spawn(inbox.apply, first, CommitsLate),
+               eventlet.spawn(inbox.apply, second, IntakeBatch)]
+    return [thread.wait() for thread in threads]
+
+
+def rejection(pool, event):
+    with pool.transaction() as cur:
+        cur.execute("SELECT reasons FROM rejections WHERE event_id = %s", (event["event_id"],))
+        return cur.fetchone()
+
+
+def inbox_status(pool, event):
+    with pool.transaction() as cur:
+        cur.execute("SELECT status FROM inbox WHERE event_id = %s", (event["event_id"],))
+        return cur.fetchone()["status"]
+
+
+@pytest.mark.parametrize("replayed", [False, True], ids=["paid", "held-then-replayed"])
+def test_a_household_payment_waits_for_the_member_paying_in_the_batch_before(
+        database_dsn, replayed):
+    """Member 2 of a household is priced at 70% of member 1 only if member 1's
+    payment, made by the batch before and not yet committed, is waited for: by the
+    household's key, or, for a payment held until its payer registers, by the keys
+    of the held events the registration replays."""
+    schema = seeded_schema(database_dsn)
+    pool = Pool(database_dsn, schema, 4)
+    inbox = EventInbox(pool, None, "enrolment.events", "enrolment.intake")
+    member_1 = synthetic_person(1700)
+    member_2 = synthetic_person(PEOPLE + 5)            # not on the register: registered here
+    registration = envelope("person.registered", {
+        "citizen_id": member_2["citizen_id"], "full_name": "Người Thứ Hai",
+        "date_of_birth": member_2["date_of_birth"].isoformat(), "sex": member_2["sex"],
+        "province_code": member_2["province_code"]}, occurred_at="2025-03-01T09:00:00+07:00")
+    second_payment = household_payment(member_2, 2)
+    if replayed:   # held first: its payer is not registered yet
+        inbox.apply([delivery(second_payment)], IntakeBatch)
+        assert inbox_status(pool, second_payment) == "held"
+        overlapped(inbox, [household_payment(member_1, 1)], [registration])
+    else:
+        inbox.apply([delivery(registration)], IntakeBatch)
+        assert inbox_status(pool, registration) == "applied", rejection(pool, registration)
+        overlapped(inbox, [household_payment(member_1, 1)], [second_payment])
+    assert inbox_status(pool, second_payment) == "applied"
+    with pool.transaction() as cur:
+        cur.execute("SELECT household_position, count(*) AS months FROM contributions"
+                    " WHERE household_id = 'HLATE01' GROUP BY 1 ORDER BY 1")
+        assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 3), (2, 3)]
+
+
+def test_a_batch_that_fails_after_one_that_failed_waits_to_go_one_by_one(database_dsn):
+    """Applied one event at a time, a failed batch takes no keys: the batch after a
+    failed one must not do that alongside it, but hand itself back to be run alone
+    after it (``PredecessorFailed``)."""
+    pool = Pool(database_dsn, seeded_schema(database_dsn), 4)
+    inbox = EventInbox(pool, None, "enrolment.events", "enrolment.intake")
+
+    class Fails(IntakeBatch):
+        def handle_all(self, uow, deliveries):
+            super().handle_all(uow, deliveries)
+            eventlet.sleep(0.3 if self.late else 0)
+            raise RuntimeError("this batch fails as a whole")
+
+    first = Batch([delivery(household_payment(synthetic_person(1701), 1, "HFAIL1"))])
+    second = Batch([delivery(household_payment(synthetic_person(1702), 1, "HFAIL2"))])
+    first.ticket = Ticket()
+    second.ticket = Ticket(first.ticket)
+    earlier = eventlet.spawn(inbox.apply, first, lambda: type("Late", (Fails,), {"late": True})())
+    later = eventlet.spawn(inbox.apply, second, lambda: type("Now", (Fails,), {"late": False})())
+    with pytest.raises(PredecessorFailed):
+        later.wait()
+    assert earlier.wait()[0].dead_letter_reason.startswith("RuntimeError")
