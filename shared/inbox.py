@@ -14,7 +14,6 @@ retry of its batch.
 import json
 import logging
 
-import psycopg2.extras
 
 from shared.consumer import ACK, Outcome, PredecessorFailed
 from shared.db import is_retryable
@@ -40,11 +39,11 @@ def record_inbox_many(cur, rows):
     be distinct."""
     if not rows:
         return set()
-    recorded = psycopg2.extras.execute_values(
-        cur, "INSERT INTO inbox (event_id, event_type, status) VALUES %s"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id", rows,
-        page_size=len(rows), fetch=True)
-    return {row["event_id"] for row in recorded}
+    cur.execute("INSERT INTO inbox (event_id, event_type, status)"
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                [list(column) for column in zip(*rows)])
+    return {row["event_id"] for row in cur.fetchall()}
 
 
 def record_dead_letter(cur, queue, event_id, routing_key, reason):
