@@ -92,8 +92,11 @@ class Ticket:
 
     def after_prev_locked(self):
         """Wait until the batch before holds its keys (or has ended)."""
-        if self.prev is not None and not self.prev.locked.wait(OVERLAP_WAIT_SECONDS):
+        prev = self.prev
+        if prev is not None and not prev.locked.wait(OVERLAP_WAIT_SECONDS):
             raise PredecessorFailed("the batch before did not take its keys in time")
+        if prev is not None and prev.ended.is_set() and not prev.committed:
+            raise PredecessorFailed("the batch before did not commit")   # before any work
 
     def check_prev_committed(self):
         """Before committing: raise ``PredecessorFailed`` unless the batch before committed.
@@ -294,6 +297,8 @@ class BatchConsumer(Entrypoint):
             elif isinstance(exc_info[1], ContainerBeingKilled):
                 return False
             else:   # judged again, alone: nothing of a later batch has committed
+                for later in self._inflight:
+                    later.done.wait()   # they roll back at once (this batch did not commit)
                 flight.batch.ticket = None
                 outcomes = self._run(flight.batch, first=exc_info)
                 if outcomes is None:

@@ -69,8 +69,9 @@ def awkward_cases(stream):
     return events
 
 
-def apply_stream(database_dsn, bodies, batch_size):
-    schema = f"batch_{secrets.token_hex(4)}"
+def seeded_schema(database_dsn, prefix="batch"):
+    """A fresh enrolment schema with ``PEOPLE`` people on the register."""
+    schema = f"{prefix}_{secrets.token_hex(4)}"
     migrate(database_dsn, schema, ROOT / "services" / "enrolment" / "migrations")
     wait_callback = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(None)   # COPY cannot run green
@@ -78,7 +79,11 @@ def apply_stream(database_dsn, bodies, batch_size):
         seed_register(database_dsn, PEOPLE, schema=schema, checkpoint=False)
     finally:
         psycopg2.extensions.set_wait_callback(wait_callback)
-    pool = Pool(database_dsn, schema, 2)
+    return schema
+
+
+def apply_stream(database_dsn, bodies, batch_size):
+    pool = Pool(database_dsn, seeded_schema(database_dsn), 2)
     inbox = EventInbox(pool, None, "enrolment.events", "enrolment.intake")
     deliveries = [Delivery(body=json.dumps(b).encode(), exchange="enrolment.intake",
                            routing_key=b["event_type"], headers={},

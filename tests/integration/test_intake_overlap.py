@@ -15,32 +15,27 @@ each person's history emitted must equal the one-event-per-transaction run.
 Ids, and the order of events of different people, may differ; each person's
 own order may not.
 """
+import datetime as dt
 import json
-import secrets
 
 import eventlet
-import psycopg2.extensions
 import pytest
 from kombu import Connection, Exchange
 
-import datetime as dt
-
 from bench.common import synthetic_person
-from bench.intake_mixed import MixedIntake, seed_register
-from services.enrolment.domain.contributions import household_hi
-from services.enrolment.reference import REFERENCE
-from deploy.stack import ROOT
+from bench.intake_mixed import MixedIntake
 from services.enrolment import service as enrolment_service
+from services.enrolment.domain.contributions import household_hi
 from services.enrolment.intake import IntakeBatch
+from services.enrolment.reference import REFERENCE
 from services.enrolment.service import INTAKE_EXCHANGE, EnrolmentService
 from shared.consumer import Batch, Delivery, PredecessorFailed, Ticket
-from shared.inbox import EventInbox
 from shared.db import Pool
+from shared.inbox import EventInbox
 from shared.metrics import OVERLAP
-from shared.migrations import migrate
 from tests.conftest import eventually
 from tests.integration.test_intake_batches import (
-    EVENTS, PEOPLE, TABLES, apply_stream, awkward_cases, envelope, snapshot)
+    EVENTS, PEOPLE, TABLES, apply_stream, awkward_cases, envelope, seeded_schema, snapshot)
 
 pytestmark = pytest.mark.integration
 
@@ -66,18 +61,6 @@ class IntakeOnly(EnrolmentService):
 
     def end_lapsed_cover(self):
         pass
-
-
-def seeded_schema(database_dsn):
-    schema = f"overlap_{secrets.token_hex(4)}"
-    migrate(database_dsn, schema, ROOT / "services" / "enrolment" / "migrations")
-    wait_callback = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(None)   # COPY cannot run green
-    try:
-        seed_register(database_dsn, PEOPLE, schema=schema, checkpoint=False)
-    finally:
-        psycopg2.extensions.set_wait_callback(wait_callback)
-    return schema
 
 
 def overlap_count(kind):
@@ -185,7 +168,7 @@ def test_overlapping_batches_have_the_effects_of_one_event_at_a_time(
     monkeypatch.setattr(FailingOnce, "EXPLODE", followed_closely(bodies, failing))
     monkeypatch.setattr(enrolment_service, "IntakeBatch", FailingOnce)
 
-    schema = seeded_schema(database_dsn)
+    schema = seeded_schema(database_dsn, "overlap")
     service_config = dict(
         config, AMQP_URI=intake_vhost,
         DATABASES=dict(config["DATABASES"], enrolment={"dsn": database_dsn, "schema": schema}),
@@ -239,10 +222,14 @@ def test_a_batch_commits_only_after_the_one_before_committed():
     with pytest.raises(Exception) as refused:
         after.check_prev_committed()
     assert type(refused.value).__name__ == "PredecessorFailed"
-    first, second = Ticket(), None
+    with pytest.raises(PredecessorFailed):
+        Ticket(before).after_prev_locked()   # the batch before failed: no work at all
+    first = Ticket()
     second = Ticket(first)
     first.end(committed=True)
+    second.after_prev_locked()
     second.check_prev_committed()       # returns: the batch before committed
+    assert second.prev is None          # and is let go: no chain of finished batches
 
 
 class CommitsLate(IntakeBatch):
@@ -296,7 +283,7 @@ def test_a_household_payment_waits_for_the_member_paying_in_the_batch_before(
     payment, made by the batch before and not yet committed, is waited for: by the
     household's key, or, for a payment held until its payer registers, by the keys
     of the held events the registration replays."""
-    schema = seeded_schema(database_dsn)
+    schema = seeded_schema(database_dsn, "overlap")
     pool = Pool(database_dsn, schema, 4)
     inbox = EventInbox(pool, None, "enrolment.events", "enrolment.intake")
     member_1 = synthetic_person(1700)
@@ -325,7 +312,7 @@ def test_a_batch_that_fails_after_one_that_failed_waits_to_go_one_by_one(databas
     """Applied one event at a time, a failed batch takes no keys: the batch after a
     failed one must not do that alongside it, but hand itself back to be run alone
     after it (``PredecessorFailed``)."""
-    pool = Pool(database_dsn, seeded_schema(database_dsn), 4)
+    pool = Pool(database_dsn, seeded_schema(database_dsn, "overlap"), 4)
     inbox = EventInbox(pool, None, "enrolment.events", "enrolment.intake")
 
     class Fails(IntakeBatch):
@@ -343,3 +330,39 @@ def test_a_batch_that_fails_after_one_that_failed_waits_to_go_one_by_one(databas
     with pytest.raises(PredecessorFailed):
         later.wait()
     assert earlier.wait()[0].dead_letter_reason.startswith("RuntimeError")
+
+
+def test_a_killed_consumer_lets_go_of_its_queue_with_batches_in_flight(
+        container_factory, config, database_dsn, intake_vhost, monkeypatch):
+    """Killed while batches are in flight, the consume loop must not wait for
+    workers that were killed too: it would keep its connection, its unacked
+    messages and the queue's single active consumer slot for good."""
+    class Slow(IntakeBatch):
+        def handle_all(self, uow, deliveries):
+            eventlet.sleep(5)
+            return super().handle_all(uow, deliveries)
+
+    monkeypatch.setattr(enrolment_service, "IntakeBatch", Slow)
+    schema = seeded_schema(database_dsn, "overlap")
+    container = container_factory(IntakeOnly, dict(
+        config, AMQP_URI=intake_vhost,
+        DATABASES=dict(config["DATABASES"], enrolment={"dsn": database_dsn, "schema": schema}),
+        CONSUMER={"batch_size": 2, "batch_wait_ms": 5, "overlap": True},
+        INTAKE={"hold_days": 7}, METRICS={}))
+    started = overlap_count("started")
+    container.start()
+    stream = list(MixedIntake(PEOPLE, 7).events(6))
+    with Connection(intake_vhost, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        for body in stream:
+            producer.publish(json.dumps(body).encode(),
+                             exchange=Exchange(INTAKE_EXCHANGE, "topic", durable=True),
+                             routing_key=body["event_type"], delivery_mode=2)
+
+    def consumers():
+        with Connection(intake_vhost) as conn:
+            return conn.default_channel.queue_declare("enrolment.intake", passive=True).consumer_count
+
+    eventually(lambda: overlap_count("started") > started, timeout=10)   # two in flight
+    container.kill()
+    eventually(lambda: consumers() == 0, timeout=5)
