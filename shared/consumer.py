@@ -25,7 +25,8 @@ holds through a ``Ticket`` each batch carries (``deliveries.ticket``): the
 handler takes its keys only once the batch before holds its own (so a shared
 key waits for that batch's commit), and commits only once the batch before
 has committed; if that batch failed, this one rolls back and runs again after
-it. Acks stay in queue order.
+it. A batch that fails as a whole is run again alone (then message by message)
+once the batch after it has rolled back. Acks stay in queue order.
 """
 import collections
 import datetime as dt
@@ -74,6 +75,11 @@ OVERLAP_WAIT_SECONDS = 10.0
 
 class PredecessorFailed(Exception):
     """The batch before this one did not commit: this one rolled back, to run again."""
+
+
+class RunAlone(PredecessorFailed):
+    """This batch failed as a whole: it is run again, alone (then one message at a
+    time), once the batches around it are settled or rolled back."""
 
 
 class Ticket:

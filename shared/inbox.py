@@ -15,7 +15,7 @@ import json
 import logging
 
 
-from shared.consumer import ACK, Outcome, PredecessorFailed
+from shared.consumer import ACK, Outcome, PredecessorFailed, RunAlone
 from shared.db import is_retryable
 from shared.outbox import UnitOfWork
 
@@ -88,8 +88,11 @@ class EventInbox:
         """Outcomes in delivery order; ``new_batch()`` makes a fresh Batch.
 
         With a ``deliveries.ticket`` (overlapping batches, ``shared.consumer``)
-        the first transaction commits only after the batch before committed;
-        the ticket records how it ended, before any retry one by one."""
+        the transaction commits only after the batch before committed, and the
+        ticket records how it ended. A batch with a ticket that fails as a
+        whole is not retried here: ``RunAlone`` hands it back to the consumer,
+        which runs it again without a ticket (and so one by one, if it fails
+        again) once the batches around it are settled or rolled back."""
         ticket = getattr(deliveries, "ticket", None)
         try:
             outcomes = self._in_one_transaction(deliveries, new_batch(), ticket)
@@ -99,9 +102,9 @@ class EventInbox:
             if is_retryable(exc) or isinstance(exc, PredecessorFailed):
                 raise
             if ticket is not None:
-                # one by one only after the batch before committed; else the
-                # consumer runs this batch again, alone, once it settled that one
-                ticket.check_prev_committed()
+                # one by one, but alone: the consumer runs this batch again once the
+                # batch before is settled and the one after has rolled back
+                raise RunAlone(f"the batch failed as a whole ({type(exc).__name__})") from exc
             if len(deliveries) == 1:
                 return [self._dead(deliveries[0], exc)]
             log.warning("%s: a batch of %d failed (%s); applying one by one",

@@ -29,7 +29,7 @@ from services.enrolment.domain.contributions import household_hi
 from services.enrolment.intake import IntakeBatch
 from services.enrolment.reference import REFERENCE
 from services.enrolment.service import INTAKE_EXCHANGE, EnrolmentService
-from shared.consumer import Batch, Delivery, PredecessorFailed, Ticket
+from shared.consumer import Batch, Delivery, PredecessorFailed, RunAlone, Ticket
 from shared.db import Pool
 from shared.inbox import EventInbox
 from shared.metrics import OVERLAP
@@ -273,7 +273,8 @@ def rejection(pool, event):
 def inbox_status(pool, event):
     with pool.transaction() as cur:
         cur.execute("SELECT status FROM inbox WHERE event_id = %s", (event["event_id"],))
-        return cur.fetchone()["status"]
+        row = cur.fetchone()
+        return row and row["status"]
 
 
 @pytest.mark.parametrize("replayed", [False, True], ids=["paid", "held-then-replayed"])
@@ -308,10 +309,11 @@ def test_a_household_payment_waits_for_the_member_paying_in_the_batch_before(
         assert [tuple(row.values()) for row in cur.fetchall()] == [(1, 3), (2, 3)]
 
 
-def test_a_batch_that_fails_after_one_that_failed_waits_to_go_one_by_one(database_dsn):
-    """Applied one event at a time, a failed batch takes no keys: the batch after a
-    failed one must not do that alongside it, but hand itself back to be run alone
-    after it (``PredecessorFailed``)."""
+def test_a_batch_that_fails_as_a_whole_is_handed_back_to_run_alone(database_dsn):
+    """Applied one event at a time, a failed batch takes no keys: it must not do
+    that alongside the batch after it. Both hand themselves back to the consumer
+    (``RunAlone``, ``PredecessorFailed``), which runs them again one after the other
+    once the batches around them are settled or rolled back."""
     pool = Pool(database_dsn, seeded_schema(database_dsn, "overlap"), 4)
     inbox = EventInbox(pool, None, "enrolment.events", "enrolment.intake")
 
@@ -327,9 +329,15 @@ def test_a_batch_that_fails_after_one_that_failed_waits_to_go_one_by_one(databas
     second.ticket = Ticket(first.ticket)
     earlier = eventlet.spawn(inbox.apply, first, lambda: type("Late", (Fails,), {"late": True})())
     later = eventlet.spawn(inbox.apply, second, lambda: type("Now", (Fails,), {"late": False})())
+    with pytest.raises(RunAlone):
+        earlier.wait()
     with pytest.raises(PredecessorFailed):
         later.wait()
-    assert earlier.wait()[0].dead_letter_reason.startswith("RuntimeError")
+    for batch in (first, second):   # nothing was recorded: no inbox row, no dead letter
+        assert inbox_status(pool, json.loads(batch[0].body)) is None
+    # alone, without a ticket, the batch goes one by one and its message is dead-lettered
+    assert inbox.apply(Batch(first), lambda: type("Late", (Fails,), {"late": False})())[0] \
+        .dead_letter_reason.startswith("RuntimeError")
 
 
 def test_a_killed_consumer_lets_go_of_its_queue_with_batches_in_flight(
