@@ -14,7 +14,6 @@ retry of its batch.
 import json
 import logging
 
-
 from shared.consumer import ACK, Outcome, PredecessorFailed, RunAlone
 from shared.db import is_retryable
 from shared.outbox import UnitOfWork
