@@ -13,6 +13,7 @@ import logging
 
 from nameko.extensions import DependencyProvider
 
+from shared.config import truthy
 from shared.db import sibling
 from shared.errors import Unauthorized
 
@@ -25,14 +26,10 @@ def hash_token(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _truthy(value):
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def token_table(auth_config):
     """``{sha256 hex: role}`` from the AUTH section of the config."""
     table = {}
-    if _truthy(auth_config.get("dev_tokens", False)):
+    if truthy(auth_config.get("dev_tokens", False)):
         table.update({hash_token(f"dev-{role}-token"): role for role in ROLES})
     hashes = str(auth_config.get("token_hashes") or "")
     for item in hashes.split(","):

@@ -17,6 +17,11 @@ def load_config(path=None):
         return yaml.safe_load(handle)
 
 
+def truthy(value):
+    """A setting read as a flag: 1, true, yes, on (any case) are true."""
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
 def database_settings(config, service_name):
     """The DSN and schema of one service, as ``(dsn, schema)``."""
     settings = config["DATABASES"][service_name]

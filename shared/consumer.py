@@ -41,6 +41,7 @@ from kombu import Connection
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 
+from shared.config import truthy
 from shared.db import is_retryable
 from shared.metrics import BATCH_SECONDS, MESSAGES, OVERLAP
 
@@ -181,8 +182,7 @@ class BatchConsumer(Entrypoint):
         settings = config.get("CONSUMER", {})
         self.batch_size = int(settings.get("batch_size", 200))
         self.batch_wait = float(settings.get("batch_wait_ms", 20)) / 1000
-        enabled = str(settings.get("overlap", "true")).strip().lower() not in ("false", "0", "no", "off")
-        self.depth = 2 if self.overlap and enabled else 1
+        self.depth = 2 if self.overlap and truthy(settings.get("overlap", True)) else 1
         self.amqp_uri = config["AMQP_URI"]
         with Connection(self.amqp_uri) as conn:
             declare_topology(conn.default_channel, self.queue_name, self.bindings, self.arguments,
@@ -276,21 +276,29 @@ class BatchConsumer(Entrypoint):
             batch.ticket = Ticket(prev)
             if prev is not None and not prev.ended.is_set():
                 OVERLAP.labels(self.container.service_name, self.queue_name, "started").inc()
-        done, box = threading.Event(), {"started": time.monotonic(), "exc_info": None}
+        try:
+            flight = self._spawn(batch)
+        except ContainerBeingKilled:
+            flight = _InFlight(batch, threading.Event(), {
+                "started": time.monotonic(),
+                "exc_info": (ContainerBeingKilled, ContainerBeingKilled(), None)})
+            flight.done.set()
+        self._inflight.append(flight)
+
+    def _spawn(self, batch):
+        """A worker for ``batch``; the returned flight's ``done`` is set when it ends,
+        its ``box`` then holds ``result`` and ``exc_info``."""
+        flight = _InFlight(batch, threading.Event(), {"started": time.monotonic(), "exc_info": None})
 
         def handle_result(worker_ctx, result=None, exc_info=None):
-            box["result"], box["exc_info"] = result, exc_info
+            flight.box["result"], flight.box["exc_info"] = result, exc_info
             if batch.ticket is not None:
                 batch.ticket.end(exc_info is None)
-            done.set()
+            flight.done.set()
             return result, exc_info
 
-        try:
-            self.container.spawn_worker(self, (batch,), {}, handle_result=handle_result)
-        except ContainerBeingKilled:
-            box["exc_info"] = (ContainerBeingKilled, ContainerBeingKilled(), None)
-            done.set()
-        self._inflight.append(_InFlight(batch, done, box))
+        self.container.spawn_worker(self, (batch,), {}, handle_result=handle_result)
+        return flight
 
     def _settle_finished(self, channel):
         """Settle the batches that finished, in the order they started; False
@@ -369,17 +377,9 @@ class BatchConsumer(Entrypoint):
             return [Outcome(dead_letter_reason=f"{type(exc).__name__}: {exc}")]
 
     def _run_worker(self, batch):
-        done = threading.Event()
-        box = {}
-
-        def handle_result(worker_ctx, result=None, exc_info=None):
-            box["result"], box["exc_info"] = result, exc_info
-            done.set()
-            return result, exc_info
-
-        self.container.spawn_worker(self, (batch,), {}, handle_result=handle_result)
-        done.wait()
-        return box["result"], box["exc_info"]
+        flight = self._spawn(batch)
+        flight.done.wait()
+        return flight.box.get("result"), flight.box["exc_info"]
 
     def _settle(self, channel, batch, outcomes):
         dead = 0

@@ -134,8 +134,7 @@ class EventInbox:
                                        delivery.routing_key, outcome.dead_letter_reason)
             emitted = uow.flush()
             if ticket is not None:
-                if hasattr(cur, "flush"):
-                    cur.flush()         # this batch's writes go in while the one before commits
+                cur.flush()             # this batch's writes go in while the one before commits
                 ticket.check_prev_committed()
         if ticket is not None:
             ticket.end(committed=True)

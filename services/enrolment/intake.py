@@ -58,7 +58,7 @@ def handle_intake(uow, deliveries):
     ticket = uow.ticket
     if ticket is not None:
         ticket.after_prev_locked()
-        store.lock_keys(uow.cursor, batch_keys(items))   # sent with the inbox rows
+        store.lock_keys(uow.cursor, payload_keys(i.payload for i in items if i.payload is not None))
     new = record_inbox_many(uow.cursor, _first_of_each(items))
     todo, seen = [], set()
     for index, item in enumerate(items):
@@ -79,8 +79,8 @@ def handle_intake(uow, deliveries):
     if ticket is not None:
         # held events that this batch's registrations will replay count in
         # households and programmes too: their keys, before the next batch takes its own
-        store.lock_keys(uow.cursor, uow.state.held_keys([i.payload["citizen_id"]
-                                                         for i in registering]), now=True)
+        store.lock_keys(uow.cursor, payload_keys(uow.state.held_payloads(
+            [i.payload["citizen_id"] for i in registering])), now=True)
         ticket.locked.set()     # SI codes are drawn in queue order, batch after batch
     for index, item in todo:
         body = deliveries[index].body
@@ -133,19 +133,16 @@ def _parse(delivery):
     return item
 
 
-def batch_keys(items):
-    """What a batch's events read or change beyond their own event: their people,
-    the households their payments count in, the programmes that pay."""
+def payload_keys(payloads):
+    """What events read or change beyond their own event: their people, the
+    households their payments count in, the programmes that pay."""
     keys = set()
-    for item in items:
-        payload = item.payload
-        if payload is None:
-            continue
-        keys.add("p:" + payload["citizen_id"])
+    for payload in payloads:
+        keys.add(f"p:{payload['citizen_id']}")
         if payload.get("household_id"):
-            keys.add("h:" + payload["household_id"])
+            keys.add(f"h:{payload['household_id']}")
         if payload.get("programme_code"):
-            keys.add("g:" + payload["programme_code"])
+            keys.add(f"g:{payload['programme_code']}")
     return keys
 
 

@@ -217,23 +217,19 @@ class RegisterState:
         self._jobs[cid], self._book[cid] = [], False
         return row["si_code"]
 
-    def held_keys(self, citizen_ids):
-        """The household and programme keys (``intake.batch_keys``) of the events
-        held for ``citizen_ids``, known after ``prefetch`` marked who has any."""
+    def held_payloads(self, citizen_ids):
+        """The payloads of the events held for ``citizen_ids`` (known after
+        ``prefetch`` marked who has any), as they arrived."""
         held = sorted(cid for cid in set(citizen_ids) if self._held.get(cid))
-        keys = set()
+        payloads = []
         if held:
             for (body,) in fetch_tuples(self.cur, "SELECT body FROM held_events"
                                                   " WHERE citizen_id = ANY(%s::char(12)[])", (held,)):
                 try:
-                    payload = json.loads(body).get("payload") or {}
-                except ValueError:
+                    payloads.append(json.loads(body)["payload"])
+                except (ValueError, KeyError, TypeError):
                     continue        # a body cut at the stored size: replayed as rejected
-                if payload.get("household_id"):
-                    keys.add("h:" + str(payload["household_id"]))
-                if payload.get("programme_code"):
-                    keys.add("g:" + str(payload["programme_code"]))
-        return keys
+        return payloads
 
     def has_held_events(self, citizen_id):
         if citizen_id not in self._held:
