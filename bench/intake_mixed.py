@@ -684,7 +684,7 @@ def wait_downstream(dsn, first, seconds=900):
     while time.time() < deadline:
         (written, unsent, for_reporting, for_benefits, reporting, benefits), = query(
             dsn, "SELECT (SELECT count(*) FROM enrolment.outbox),"
-                 " (SELECT count(*) FROM enrolment.outbox WHERE sent_at IS NULL),"
+                 " (SELECT count(*) FROM enrolment.outbox_unsent),"
                  " (SELECT count(*) FROM enrolment.outbox WHERE event_type = ANY(%s)),"
                  " (SELECT count(*) FROM enrolment.outbox WHERE event_type = ANY(%s)),"
                  " (SELECT count(*) FROM reporting.inbox), (SELECT count(*) FROM benefits.inbox)",

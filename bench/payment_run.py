@@ -356,7 +356,7 @@ def timed_runs(dsn, amqp_uri, processes, period):
         wal = wal_since(conn, lsn)
         outbox = {
             "rows": scalar(conn, "SELECT count(*) FROM benefits.outbox"),
-            "unsent": scalar(conn, "SELECT count(*) FROM benefits.outbox WHERE sent_at IS NULL"),
+            "unsent": scalar(conn, "SELECT count(*) FROM benefits.outbox_unsent"),
         }
         started = time.perf_counter()
         second = rpc.benefits.run_payments(period)

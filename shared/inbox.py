@@ -132,10 +132,10 @@ class EventInbox:
                 if outcome.dead_letter_reason:
                     record_dead_letter(cur, self.queue, outcome.extra.get("event_id"),
                                        delivery.routing_key, outcome.dead_letter_reason)
-            emitted = uow.flush()
             if ticket is not None:
                 cur.flush()             # this batch's writes go in while the one before commits
                 ticket.check_prev_committed()
+            emitted = uow.flush()       # last: it holds the outbox's append lock to the commit
         if ticket is not None:
             ticket.end(committed=True)
         batch.after_commit(uow)

@@ -69,12 +69,13 @@ def pay_period(pool, relay, exchange, first, per_payment_events="lump_sum", chun
             if done_before is None:
                 done_before = run["done_claim_id"]
             upto = min(run["done_claim_id"] + chunk, run["upto_claim_id"])
-            rows = store.pay_chunk(cur, {
+            params = {
                 "first": first, "last": last, "after": run["done_claim_id"], "upto": upto,
                 "alive_since": alive_since(first),
                 "run_id": run["run_id"], "exchange": exchange,
                 "period_text": first.strftime("%Y-%m"), "per_payment_events": events == "all",
-                "lump_sum_events": events == "lump_sum"})
+                "lump_sum_events": events == "lump_sum"}
+            rows = store.pay_chunk(cur, params)
             run = _add_chunk(run, rows, upto)
             uow = UnitOfWork(cur, exchange)
             if run["status"] == "completed":
@@ -84,6 +85,7 @@ def pay_period(pool, relay, exchange, first, per_payment_events="lump_sum", chun
                     claims.flag_paid_after_death(uow, died["citizen_id"], died["date_of_death"])
             store.save_run_progress(cur, dict(run, skipped=json.dumps(run["skipped"]),
                                               totals=json.dumps(run["totals"])))
+            store.announce_chunk(cur, params)   # events last: they hold the outbox's append lock
             uow.flush()
         relay.wake()
         _log_progress(run, done_before, started)

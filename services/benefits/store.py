@@ -1,5 +1,6 @@
 """SQL for the benefits schema."""
 from shared.db import defer
+from shared.outbox import APPEND_LOCK
 
 
 def upsert_person(cur, body):
@@ -228,8 +229,8 @@ def lock_run_period(cur, period):
 
 
 # One statement pays a chunk of claims: what is due, why some are skipped,
-# the payments (a unique key makes a second payment impossible), lump sums
-# closed once paid, and payment_made events: for every payment, or for lump sums only.
+# the payments (a unique key makes a second payment impossible) and lump sums
+# closed once paid. Their payment_made events are written by ANNOUNCE_CHUNK.
 PAY_CHUNK = """
 WITH due AS (
     SELECT c.claim_id, c.citizen_id, c.kind, p.province_code,
@@ -254,16 +255,6 @@ WITH due AS (
 ), closed AS (
     UPDATE claims c SET open = false FROM paid
      WHERE c.claim_id = paid.claim_id AND paid.kind = 'lump_sum'
-), announced AS (
-    INSERT INTO outbox (event_id, exchange, event_type, body)
-    SELECT e.id, %(exchange)s, 'payment_made', json_build_object(
-               'event_id', e.id, 'occurred_at', to_char(now() AT TIME ZONE 'UTC',
-                                                        'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
-               'citizen_id', e.citizen_id, 'claim_id', e.claim_id, 'kind', e.kind,
-               'period', %(period_text)s, 'amount', e.amount, 'run_id', %(run_id)s,
-               'province_code', e.province_code)
-      FROM (SELECT gen_random_uuid() AS id, paid.* FROM paid) e
-     WHERE %(per_payment_events)s OR (%(lump_sum_events)s AND e.kind = 'lump_sum')
 )
 SELECT 'paid' AS what, province_code, kind, count(*) AS n, coalesce(sum(amount), 0) AS amount
   FROM paid GROUP BY province_code, kind
@@ -275,6 +266,32 @@ SELECT skip, NULL, NULL, count(*), 0 FROM due WHERE skip IS NOT NULL GROUP BY sk
 def pay_chunk(cur, params):
     cur.execute(PAY_CHUNK, params)
     return cur.fetchall()
+
+
+# payment_made for the payments the chunk just made (one run per period, and a
+# chunk commits with its progress, so the payments of the period in the chunk's
+# claim range are this chunk's): for every payment, or for lump sums only.
+ANNOUNCE_CHUNK = """
+INSERT INTO outbox (event_id, exchange, event_type, body)
+SELECT e.id, %(exchange)s, 'payment_made', json_build_object(
+           'event_id', e.id, 'occurred_at', to_char(now() AT TIME ZONE 'UTC',
+                                                    'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
+           'citizen_id', e.citizen_id, 'claim_id', e.claim_id, 'kind', e.kind,
+           'period', %(period_text)s, 'amount', e.amount, 'run_id', %(run_id)s,
+           'province_code', e.province_code)
+  FROM (SELECT gen_random_uuid() AS id, p.* FROM payments p
+         WHERE p.claim_id > %(after)s AND p.claim_id <= %(upto)s AND p.period = %(first)s
+           AND p.run_id = %(run_id)s
+           AND (%(per_payment_events)s OR (%(lump_sum_events)s AND p.kind = 'lump_sum'))
+         ORDER BY p.claim_id) e
+"""
+
+
+def announce_chunk(cur, params):
+    """The chunk's payment_made events, under the outbox's append lock: call it
+    after the chunk's other writes, just before the commit (``shared.outbox.APPEND_LOCK``)."""
+    if params["per_payment_events"] or params["lump_sum_events"]:
+        cur.execute(APPEND_LOCK + ";\n" + ANNOUNCE_CHUNK, params)
 
 
 def save_run_progress(cur, run):

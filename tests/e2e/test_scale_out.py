@@ -173,11 +173,14 @@ def queues_drained(vhost, names):
 
 
 def outbox_once(db, citizen_ids):
-    """enrolment's participant_registered rows for these people: all sent, each once."""
-    return db("SELECT count(*) AS events, count(*) FILTER (WHERE sent_at IS NULL) AS unsent,"
-              " count(*) FILTER (WHERE attempts <> 1) AS retried,"
-              " array_agg(event_id::text) AS event_ids FROM enrolment.outbox"
-              " WHERE event_type = 'participant_registered' AND body->>'citizen_id' = ANY(%s)",
+    """enrolment's participant_registered rows for these people: all sent (the relay's
+    position is past them), none set aside to be tried again (``attempts`` counts those)."""
+    return db("SELECT count(*) AS events,"
+              " count(*) FILTER (WHERE o.id > r.sent_upto OR o.held) AS unsent,"
+              " count(*) FILTER (WHERE o.attempts <> 0) AS retried,"
+              " array_agg(o.event_id::text) AS event_ids"
+              " FROM enrolment.outbox o CROSS JOIN enrolment.outbox_relay r"
+              " WHERE o.event_type = 'participant_registered' AND o.body->>'citizen_id' = ANY(%s)",
               citizen_ids)
 
 
