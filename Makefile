@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo install up run down migrate infra status browser test test-unit test-integration test-e2e bench bench-intake bench-payments bench-reporting rebuild-reports clean
+.PHONY: demo install up run down migrate infra status browser test test-unit test-integration test-e2e bench bench-intake bench-outbox bench-payments bench-reporting rebuild-reports clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench: install infra   ## end-to-end throughput against a bare kombu consumer
 
 bench-intake: install infra   ## 200,000 mixed intake events with 1,000,000 people registered, against a bare batched consumer
 	$(PY) -m bench.intake_mixed --people 1000000 --events 200000
+
+bench-outbox: install infra   ## the outbox's PostgreSQL cost: relay from a position against marking each row
+	$(PY) -m bench.outbox_relay --events 100000 --rounds 3
 
 bench-payments: install infra   ## a payment run over 1,000,000 beneficiaries against a bare INSERT ... SELECT
 	$(PY) -m bench.payment_run --beneficiaries 1000000
