@@ -11,6 +11,16 @@ from shared.migrations import migrate
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def migrated_pool(database_dsn, prefix, migrations):
+    """A pool on a fresh schema ``<prefix>_<random>`` with ``migrations`` applied,
+    closed afterwards (yield from it in a fixture)."""
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    migrate(database_dsn, schema, migrations)
+    pool = Pool(database_dsn, schema, 2)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
 def schema(database_dsn):
     """A fresh schema with the shared tables and an ``effects`` table."""

@@ -2,14 +2,12 @@
 outbox's append lock (services.benefits.store.announce_chunk)."""
 import datetime as dt
 import json
-import secrets
 from pathlib import Path
 
 import pytest
 
 from services.benefits import store
-from shared.db import Pool
-from shared.migrations import migrate
+from tests.integration.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 
@@ -18,11 +16,7 @@ BENEFITS = Path(store.__file__).resolve().parent / "migrations"
 
 @pytest.fixture
 def benefits_pool(database_dsn):
-    name = f"it_pay_{secrets.token_hex(4)}"
-    migrate(database_dsn, name, BENEFITS)
-    pool = Pool(database_dsn, name, 2)
-    yield pool
-    pool.close()
+    yield from migrated_pool(database_dsn, "it_pay", BENEFITS)
 
 
 def chunk_params(after, upto, per_payment, lump_sums):

@@ -19,6 +19,7 @@ from shared.db import Pool
 from shared.envelope import today_in
 from shared.migrations import migrate
 from shared.provinces import NEW_PROVINCES, OLD_PROVINCES
+from tests.integration.conftest import migrated_pool
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +34,7 @@ REFERENCE = load_reference()
 
 @pytest.fixture
 def pool(database_dsn):
-    schema = f"rollup_{secrets.token_hex(4)}"
-    migrate(database_dsn, schema, MIGRATIONS)
-    pool = Pool(database_dsn, schema, 2)
-    yield pool
-    pool.close()
+    yield from migrated_pool(database_dsn, "rollup", MIGRATIONS)
 
 
 def synthetic_events(n, seed):
