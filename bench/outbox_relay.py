@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deploy.scratch import scratch_environment  # noqa: E402
 from shared.db import Pool  # noqa: E402
 from shared.migrations import SHARED_DIR  # noqa: E402
-from shared.outbox import ConfirmingPublisher, UnitOfWork, relay_once  # noqa: E402
+from shared.outbox import INSERT_EVENTS, ConfirmingPublisher, UnitOfWork, relay_once  # noqa: E402
 
 EXCHANGE, QUEUE = "bench-outbox.events", "bench-outbox"
 
@@ -44,10 +43,6 @@ SELECT id, event_id, exchange, event_type, body::text AS body FROM outbox
  WHERE sent_at IS NULL AND next_attempt_at <= now()
  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 """
-MARKING_INSERT = (
-    "INSERT INTO outbox (event_id, exchange, event_type, body) SELECT e, x, t, b"
-    " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::jsonb[])"
-    " WITH ORDINALITY AS u(e, x, t, b, n) ORDER BY n")
 
 
 def marking_relay_once(pool, publisher, batch_size):
@@ -81,23 +76,18 @@ def write(pool, events, per_transaction, marking):
             for n in range(written, written + size):
                 uow.emit("contribution_recorded", body(n))
             if marking:     # the insert without the append lock
-                cur.execute(MARKING_INSERT, [list(c) for c in zip(*uow.events)])
+                cur.execute(INSERT_EVENTS, [list(c) for c in zip(*uow.events)])
                 uow.events = []
             else:
                 uow.flush()
         written += size
 
 
-def cpu_seconds(pids):
-    hz, total = os.sysconf("SC_CLK_TCK"), 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / hz
+def cpu_seconds(pid):
+    """User and system CPU of process ``pid`` so far (a server backend on this machine)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_round(dsn, schema, amqp_uri, args, marking):
@@ -106,7 +96,7 @@ def one_round(dsn, schema, amqp_uri, args, marking):
     with pool.transaction() as cur:
         cur.execute("SELECT pg_backend_pid() AS pid")
         pid = cur.fetchone()["pid"]
-    before, started = cpu_seconds([pid]), time.perf_counter()
+    before, started = cpu_seconds(pid), time.perf_counter()
     relay = marking_relay_once if marking else relay_once
     sent = 0
     # steady state: the relay publishes each transaction's events once it commits, as
@@ -119,7 +109,7 @@ def one_round(dsn, schema, amqp_uri, args, marking):
             sent += done
             if done < 500:
                 break
-    wrote_and_relayed = cpu_seconds([pid]) - before
+    wrote_and_relayed = cpu_seconds(pid) - before
     with pool.transaction() as cur:
         cur.execute("SELECT pg_backend_pid() AS pid")
         assert cur.fetchone()["pid"] == pid
@@ -128,9 +118,9 @@ def one_round(dsn, schema, amqp_uri, args, marking):
     with conn.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         vacuum_pid = cur.fetchone()[0]
-        vacuum_before = cpu_seconds([vacuum_pid])
+        vacuum_before = cpu_seconds(vacuum_pid)
         cur.execute(f'VACUUM "{schema}".outbox')
-        vacuumed = cpu_seconds([vacuum_pid]) - vacuum_before
+        vacuumed = cpu_seconds(vacuum_pid) - vacuum_before
     conn.close()
     seconds = time.perf_counter() - started
     publisher.close()

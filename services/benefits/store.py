@@ -1,6 +1,6 @@
 """SQL for the benefits schema."""
 from shared.db import defer
-from shared.outbox import APPEND_LOCK
+from shared.outbox import append
 
 
 def upsert_person(cur, body):
@@ -289,9 +289,9 @@ SELECT e.id, %(exchange)s, 'payment_made', json_build_object(
 
 def announce_chunk(cur, params):
     """The chunk's payment_made events, under the outbox's append lock: call it
-    after the chunk's other writes, just before the commit (``shared.outbox.APPEND_LOCK``)."""
+    after the chunk's other writes, just before the commit (``shared.outbox.append``)."""
     if params["per_payment_events"] or params["lump_sum_events"]:
-        cur.execute(APPEND_LOCK + ";\n" + ANNOUNCE_CHUNK, params)
+        append(cur, ANNOUNCE_CHUNK, params)
 
 
 def save_run_progress(cur, run):
